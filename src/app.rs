@@ -1,0 +1,164 @@
+//! Start-up and serving: one [`App`] per process, built from a config or,
+//! in tests, from a store; [`serve`] takes an already-bound listener.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+use crate::auth::Secret;
+use crate::config::{ServeConfig, redact_url};
+use crate::geoindex::ShelterIndex;
+use crate::import;
+use crate::sample;
+use crate::store::{Actor, Store};
+
+/// Everything a request handler needs: cheap handles, cloned per request.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// Shelters in memory, in step with every committed write.
+    pub index: ShelterIndex,
+    pub secret: Arc<Secret>,
+    pub metrics: PrometheusHandle,
+    pub limits: Limits,
+}
+
+/// Request-size limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_upload_bytes: usize,
+}
+
+/// A started service, ready to serve.
+pub struct App {
+    pub state: AppState,
+}
+
+impl App {
+    /// Opens the store named in the config, then [`App::with_store`].
+    pub async fn start(config: &ServeConfig) -> anyhow::Result<App> {
+        tracing::info!(database = %redact_url(&config.db.database_url), "opening the store");
+        let store = Store::connect(&config.db.database_url).await?;
+        Self::with_store(store, config).await
+    }
+
+    /// Loads the secret, the sample shelters (into an empty registry, when
+    /// asked) and the in-memory index.
+    pub async fn with_store(store: Store, config: &ServeConfig) -> anyhow::Result<App> {
+        let secret = Secret::load(config.db.secret.as_deref(), &store).await?;
+        if config.sample_data && store.shelter_count().await? == 0 {
+            let parsed = import::parse_registry(sample::NANAO_SHELTERS_CSV)?;
+            let outcome = store
+                .import_sites(&Actor::Operator("sample data"), parsed.sites, None)
+                .await?;
+            tracing::info!(
+                shelters = outcome.inserted,
+                credit = sample::NANAO_CREDIT,
+                "loaded the Nanao sample shelters"
+            );
+        }
+        let index = ShelterIndex::new(store.all_shelters().await?);
+        tracing::info!(shelters = index.len(), backend = store.backend_name(), "index built");
+        Ok(App {
+            state: AppState {
+                store,
+                index,
+                secret: Arc::new(secret),
+                metrics: prometheus(),
+                limits: Limits {
+                    max_upload_bytes: config.max_upload_bytes,
+                },
+            },
+        })
+    }
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let store = app.state.store.clone();
+    let router = crate::http::router(app.state);
+    tracing::info!(addr = %addr, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// JSON logs to `writer`; `RUST_LOG` filters (default `info`).
+pub fn init_logging<W>(writer: fn() -> W)
+where
+    W: std::io::Write + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .try_init();
+}
+
+/// The process's Prometheus recorder. The `metrics` facade has one global
+/// recorder per process by design, so it is installed once and its handle
+/// shared by every `App` (tests start several in one process).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("_seconds".into()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                        2.5, 5.0,
+                    ],
+                )
+                .expect("bucket list is not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            // Histograms grow until rendered; a periodic upkeep keeps them bounded
+            // even when nobody scrapes.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                })
+                .expect("spawn metrics upkeep");
+            handle
+        })
+        .clone()
+}

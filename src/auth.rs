@@ -1,0 +1,106 @@
+//! Officials' bearer tokens. A token is 32 random bytes shown once; the
+//! database keeps only its keyed hash (HMAC-SHA256 under the server secret),
+//! so a copy of the database alone does not let anyone act as an office.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::app::AppState;
+use crate::domain::municipality::MunicipalityCode;
+use crate::error::ApiError;
+use crate::store::{Actor, Official, Store};
+
+/// The server's hashing key. `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl Secret {
+    pub fn new(key: Vec<u8>) -> Self {
+        Self(key)
+    }
+
+    /// `ANPI_SECRET` (hex) when given, else the key kept in the database.
+    pub async fn load(configured: Option<&str>, store: &Store) -> anyhow::Result<Self> {
+        match configured {
+            Some(hex_key) => {
+                let key = hex::decode(hex_key.trim())
+                    .map_err(|_| anyhow::anyhow!("ANPI_SECRET must be hex"))?;
+                anyhow::ensure!(key.len() >= 32, "ANPI_SECRET must be at least 32 bytes (64 hex digits)");
+                Ok(Self(key))
+            }
+            None => Ok(Self(store.secret_key().await?)),
+        }
+    }
+
+    /// Keyed hash, hex.
+    pub fn hash(&self, value: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes keys of any length");
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// Makes a token for an office and records its hash; returns the token.
+pub async fn create_token(
+    store: &Store,
+    secret: &Secret,
+    name: &str,
+    municipalities: &[MunicipalityCode],
+) -> anyhow::Result<String> {
+    anyhow::ensure!(!municipalities.is_empty(), "a token needs at least one municipality");
+    anyhow::ensure!(!name.trim().is_empty(), "a token needs a name");
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let token = format!("anpi_{}", hex::encode(bytes));
+    store
+        .create_official(name.trim(), municipalities, &secret.hash(&token))
+        .await?;
+    Ok(token)
+}
+
+impl FromRequestParts<AppState> for Official {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized)?;
+        state
+            .store
+            .official_by_token_hash(&state.secret.hash(token))
+            .await?
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+impl Official {
+    /// 403 unless this office may act in `municipality`.
+    pub fn require(&self, municipality: &MunicipalityCode) -> Result<Actor, ApiError> {
+        if self.may_act_in(municipality) {
+            Ok(Actor::Official(self.clone()))
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this token may act only on municipalities {}, not {municipality}",
+                self.municipalities
+                    .iter()
+                    .map(MunicipalityCode::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Configuration: flags, each with an environment variable, each documented.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where the data lives; shared by every command that touches the database.
+#[derive(Args, Clone)]
+pub struct DbConfig {
+    /// Database URL: `sqlite://FILE` (created if missing) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://anpi.db")]
+    pub database_url: String,
+
+    /// Key for keyed hashes of tokens (hex, at least 64 digits). Without it a
+    /// key is made at first start and kept in the database; in production
+    /// give it from a secret store so a database copy alone reveals nothing.
+    #[arg(long, env = "ANPI_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+/// The URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{user}:…{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `anpi serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeConfig {
+    /// Address to listen on (port 0 picks a free port; the chosen one is logged).
+    #[arg(long, env = "ANPI_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub db: DbConfig,
+
+    /// Load the Nanao sample shelters (compiled in) when the registry is empty.
+    #[arg(long, env = "ANPI_SAMPLE_DATA", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sample_data: bool,
+
+    /// Largest CSV upload accepted, in bytes (a national list is a few MB).
+    #[arg(long, env = "ANPI_MAX_UPLOAD_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            db: DbConfig {
+                database_url: "sqlite://anpi.db".into(),
+                secret: None,
+            },
+            sample_data: true,
+            max_upload_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// A file argument for the import commands.
+#[derive(Args, Clone, Debug)]
+pub struct FileArg {
+    /// The CSV file (UTF-8 with or without BOM, or Shift_JIS).
+    pub file: PathBuf,
+}

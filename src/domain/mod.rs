@@ -1,0 +1,4 @@
+//! Pure rules of the domain: no I/O, no database, no clock reads.
+
+pub mod municipality;
+pub mod shelter;

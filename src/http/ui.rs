@@ -1,0 +1,40 @@
+//! The web UI, compiled into the binary from `ui/` so the service needs no
+//! files at run time. Assets carry an ETag: a phone on a bad link revalidates
+//! with a few bytes instead of downloading again.
+
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use rust_embed::RustEmbed;
+
+use crate::error::{ApiError, not_found};
+
+#[derive(RustEmbed)]
+#[folder = "ui/"]
+struct Assets;
+
+pub async fn serve_asset(uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    if path.starts_with("v1/") {
+        return not_found().await.into_response();
+    }
+    let path = if path.is_empty() { "index.html" } else { path };
+    let Some(asset) = Assets::get(path) else {
+        return ApiError::NotFound(format!("no such page: /{path}")).into_response();
+    };
+    let etag = format!("\"{}\"", hex::encode(&asset.metadata.sha256_hash()[..16]));
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, asset.metadata.mimetype().to_owned()),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+        ],
+        asset.data,
+    )
+        .into_response()
+}

@@ -1,0 +1,138 @@
+//! Persistence: one `Store` type with SQLite (embedded default) and
+//! PostgreSQL (production) behind it, chosen by the URL scheme.
+//!
+//! Both backends run the same SQL text (`$n` placeholders, `on conflict … do
+//! update` and `returning` work on both); `on_backend!` expands one body for
+//! each pool type so a query is written once. Migrations live in
+//! `migrations/sqlite` and `migrations/postgres` and run at start.
+
+mod officials;
+mod shelters;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub use officials::Official;
+pub use shelters::{AuditEvent, ImportOutcome, SnapshotOutcome};
+
+/// Runs `$body` with `$pool` bound to whichever pool the store holds.
+macro_rules! on_backend {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// A cheap, cloneable handle to the database.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Who is changing something, for the audit trail and `updated_by`.
+#[derive(Clone, Debug)]
+pub enum Actor {
+    Official(Official),
+    /// Someone with shell access to the server (CLI import, sample seeding).
+    Operator(&'static str),
+}
+
+impl Actor {
+    /// The name shown to residents next to a status (`updated_by`).
+    pub fn display_name(&self) -> String {
+        match self {
+            Actor::Official(o) => o.name.clone(),
+            Actor::Operator(what) => (*what).to_owned(),
+        }
+    }
+
+    /// The audit trail's identification: stable id plus name.
+    pub fn audit_name(&self) -> String {
+        match self {
+            Actor::Official(o) => format!("official:{} {}", o.id, o.name),
+            Actor::Operator(what) => format!("operator:{what}"),
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `url`:
+    /// `sqlite://FILE` or `postgres://…`.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let store = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .context("parsing the SQLite URL")?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before anyone is told it happened.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await
+                .context("opening the SQLite database")?;
+            sqlx::migrate!("migrations/sqlite")
+                .run(&pool)
+                .await
+                .context("migrating the SQLite database")?;
+            Store::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            sqlx::migrate!("migrations/postgres")
+                .run(&pool)
+                .await
+                .context("migrating the PostgreSQL database")?;
+            Store::Postgres(pool)
+        } else {
+            anyhow::bail!("DATABASE_URL must start with sqlite: or postgres:");
+        };
+        Ok(store)
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// For readiness checks: can we run a query now?
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_backend!(self, |pool| sqlx::query("select 1").execute(pool).await.map(|_| ()))
+    }
+
+    /// The key for keyed hashes: the one in the database, made on first use.
+    /// Several instances starting at once agree because only the first insert wins.
+    pub async fn secret_key(&self) -> Result<Vec<u8>, sqlx::Error> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        on_backend!(self, |pool| {
+            sqlx::query("insert into server_secret (id, key) values (1, $1) on conflict (id) do nothing")
+                .bind(fresh.to_vec())
+                .execute(pool)
+                .await?;
+            sqlx::query_scalar("select key from server_secret where id = 1")
+                .fetch_one(pool)
+                .await
+        })
+    }
+
+    pub async fn close(&self) {
+        on_backend!(self, |pool| pool.close().await)
+    }
+}

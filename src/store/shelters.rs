@@ -1,0 +1,587 @@
+//! Shelters: registry upserts, status snapshots, live updates, each change
+//! audited in the same transaction that makes it.
+//!
+//! Every write transaction starts with a write that touches the rows it is
+//! about to read ("update … set x = x"): on PostgreSQL that takes their row
+//! locks, on SQLite it takes the database write lock before anything is read,
+//! so a read-modify-write never races another writer on either backend.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Actor, Store, on_backend};
+use crate::domain::municipality::MunicipalityCode;
+use crate::domain::shelter::{
+    Capacity, HazardSet, LatLon, LiveState, LiveUpdate, Shelter, ShelterKind, ShelterSite,
+    ShelterStatus,
+};
+use crate::error::ApiError;
+use crate::import::{RowProblem, StatusSnapshot};
+
+/// The columns of `ShelterRow`, in one place.
+macro_rules! select_shelter {
+    ($rest:literal) => {
+        concat!(
+            "select id, municipality, name, name_kana, name_en, address, lat, lon, elevation_m, phone, ",
+            "hazards, kind, capacity_indoor, capacity_outdoor, capacity_text, served_area, ",
+            "status, occupancy, needs, updated_at, updated_by, as_of from shelter ",
+            $rest
+        )
+    };
+}
+
+/// What an import of the registry did.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ImportOutcome {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Rows that were not imported, and why; the others were.
+    pub problems: Vec<RowProblem>,
+    /// The shelters as they are now, for the index (not part of the answer).
+    #[serde(skip)]
+    pub changed: Vec<Shelter>,
+}
+
+/// What a status snapshot did.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SnapshotOutcome {
+    /// False when any row could not be used: a snapshot states the whole open
+    /// set, so it is applied entirely or not at all.
+    pub applied: bool,
+    /// The moment the snapshot describes.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Listed shelters now open (or full).
+    pub open: u64,
+    /// Listed sites that were not in the registry and were added.
+    pub added: u64,
+    /// Shelters of the municipality closed because the snapshot omits them.
+    pub closed: u64,
+    pub problems: Vec<RowProblem>,
+    #[serde(skip)]
+    pub changed: Vec<Shelter>,
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// `official:<id> <name>` or `operator:<what>`.
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// JSON of the state before (absent for a new shelter).
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ShelterRow {
+    id: String,
+    municipality: String,
+    name: String,
+    name_kana: Option<String>,
+    name_en: Option<String>,
+    address: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    elevation_m: Option<f64>,
+    phone: Option<String>,
+    hazards: i64,
+    kind: String,
+    capacity_indoor: Option<i64>,
+    capacity_outdoor: Option<i64>,
+    capacity_text: Option<String>,
+    served_area: Option<String>,
+    status: String,
+    occupancy: i64,
+    needs: String,
+    updated_at: Option<DateTime<Utc>>,
+    updated_by: Option<String>,
+    as_of: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ShelterRow> for Shelter {
+    type Error = anyhow::Error;
+
+    fn try_from(r: ShelterRow) -> anyhow::Result<Self> {
+        let location = match (r.lat, r.lon) {
+            (Some(lat), Some(lon)) => Some(LatLon { lat, lon }),
+            _ => None,
+        };
+        Ok(Shelter {
+            site: ShelterSite {
+                municipality: MunicipalityCode::parse(&r.municipality)?,
+                id: r.id,
+                name: r.name,
+                name_kana: r.name_kana,
+                name_en: r.name_en,
+                address: r.address,
+                location,
+                elevation_m: r.elevation_m,
+                phone: r.phone,
+                hazards: HazardSet::from_bits(r.hazards),
+                kind: ShelterKind::parse(&r.kind)
+                    .ok_or_else(|| anyhow::anyhow!("unknown shelter kind {:?}", r.kind))?,
+                capacity: Capacity {
+                    indoor: r.capacity_indoor,
+                    outdoor: r.capacity_outdoor,
+                    text: r.capacity_text,
+                },
+                served_area: r.served_area,
+            },
+            live: LiveState {
+                status: ShelterStatus::parse(&r.status)
+                    .ok_or_else(|| anyhow::anyhow!("unknown shelter status {:?}", r.status))?,
+                occupancy: r.occupancy,
+                needs: serde_json::from_str(&r.needs)?,
+                updated_at: r.updated_at,
+                updated_by: r.updated_by,
+                as_of: r.as_of,
+            },
+        })
+    }
+}
+
+fn to_shelters(rows: Vec<ShelterRow>) -> anyhow::Result<Vec<Shelter>> {
+    rows.into_iter().map(Shelter::try_from).collect()
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("shelters serialise")
+}
+
+/// Inserts a whole shelter, registry and live state, on `$exec` (a site first
+/// seen in a snapshot). Macros rather than functions so one text serves both
+/// backends' executor types.
+macro_rules! insert_shelter {
+    ($exec:expr, $s:expr, $now:expr) => {{
+        let s: &Shelter = $s;
+        sqlx::query(
+            "insert into shelter (id, municipality, name, name_kana, name_en, address, lat, lon, \
+             elevation_m, phone, hazards, kind, capacity_indoor, capacity_outdoor, capacity_text, \
+             served_area, status, occupancy, needs, updated_at, updated_by, as_of, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $21, $22, $23)",
+        )
+        .bind(&s.site.id)
+        .bind(s.site.municipality.as_str())
+        .bind(&s.site.name)
+        .bind(&s.site.name_kana)
+        .bind(&s.site.name_en)
+        .bind(&s.site.address)
+        .bind(s.site.location.map(|l| l.lat))
+        .bind(s.site.location.map(|l| l.lon))
+        .bind(s.site.elevation_m)
+        .bind(&s.site.phone)
+        .bind(s.site.hazards.bits())
+        .bind(s.site.kind.name())
+        .bind(s.site.capacity.indoor)
+        .bind(s.site.capacity.outdoor)
+        .bind(&s.site.capacity.text)
+        .bind(&s.site.served_area)
+        .bind(s.live.status.name())
+        .bind(s.live.occupancy)
+        .bind(to_json(&s.live.needs))
+        .bind(s.live.updated_at)
+        .bind(&s.live.updated_by)
+        .bind(s.live.as_of)
+        .bind($now)
+        .execute($exec)
+        .await
+    }};
+}
+
+/// Writes a shelter's live state on `$exec`.
+macro_rules! write_live {
+    ($exec:expr, $s:expr) => {{
+        let s: &Shelter = $s;
+        sqlx::query(
+            "update shelter set status = $1, occupancy = $2, needs = $3, updated_at = $4, \
+             updated_by = $5, as_of = $6 where id = $7",
+        )
+        .bind(s.live.status.name())
+        .bind(s.live.occupancy)
+        .bind(to_json(&s.live.needs))
+        .bind(s.live.updated_at)
+        .bind(&s.live.updated_by)
+        .bind(s.live.as_of)
+        .bind(&s.site.id)
+        .execute($exec)
+        .await
+    }};
+}
+
+/// Appends to the audit trail on `$exec`; `$before`/`$after` are `Option<&T: Serialize>`.
+macro_rules! audit {
+    ($exec:expr, $actor:expr, $now:expr, $action:expr, $target:expr, $before:expr, $after:expr $(,)?) => {
+        sqlx::query(
+            "insert into audit_event (at, actor, action, target, before, after) \
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind($now)
+        .bind($actor.audit_name())
+        .bind($action)
+        .bind($target)
+        .bind($before.map(to_json))
+        .bind($after.map(to_json))
+        .execute($exec)
+        .await
+    };
+}
+
+impl Store {
+    pub async fn all_shelters(&self) -> anyhow::Result<Vec<Shelter>> {
+        let rows: Vec<ShelterRow> = on_backend!(self, |pool| {
+            sqlx::query_as(select_shelter!("order by id"))
+                .fetch_all(pool)
+                .await
+        })?;
+        to_shelters(rows)
+    }
+
+    pub async fn shelter(&self, id: &str) -> anyhow::Result<Option<Shelter>> {
+        let row: Option<ShelterRow> = on_backend!(self, |pool| {
+            sqlx::query_as(select_shelter!("where id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(Shelter::try_from).transpose()
+    }
+
+    /// The audit trail of one shelter, newest first.
+    pub async fn audit_trail(&self, target: &str, limit: i64) -> Result<Vec<AuditEvent>, sqlx::Error> {
+        on_backend!(self, |pool| {
+            sqlx::query_as(
+                "select id, at, actor, action, target, before, after from audit_event \
+                 where target = $1 order by id desc limit $2",
+            )
+            .bind(target)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    pub async fn shelter_count(&self) -> Result<i64, sqlx::Error> {
+        on_backend!(self, |pool| {
+            sqlx::query_scalar("select count(*) from shelter")
+                .fetch_one(pool)
+                .await
+        })
+    }
+
+    /// Upserts registry rows by id, in one transaction. Rows outside
+    /// `allowed` (when given) or whose id belongs to another municipality
+    /// become problems; the rest are applied. Live state is never touched.
+    pub async fn import_sites(
+        &self,
+        actor: &Actor,
+        sites: Vec<(u64, ShelterSite)>,
+        allowed: Option<&[MunicipalityCode]>,
+    ) -> anyhow::Result<ImportOutcome> {
+        let mut outcome = ImportOutcome::default();
+        let mut accepted = Vec::with_capacity(sites.len());
+        for (line, site) in sites {
+            if allowed.is_some_and(|allowed| !allowed.contains(&site.municipality)) {
+                outcome.problems.push(RowProblem {
+                    line,
+                    column: Some("所在地_全国地方公共団体コード".into()),
+                    reason: format!(
+                        "municipality {} is not one this token may act on",
+                        site.municipality
+                    ),
+                });
+            } else {
+                accepted.push((line, site));
+            }
+        }
+        let municipalities: BTreeSet<&str> =
+            accepted.iter().map(|(_, s)| s.municipality.as_str()).collect();
+        let now = Utc::now();
+        on_backend!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for m in &municipalities {
+                sqlx::query("update shelter set municipality = municipality where municipality = $1")
+                    .bind(*m)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (line, site) in &accepted {
+                let row: Option<ShelterRow> = sqlx::query_as(select_shelter!("where id = $1"))
+                    .bind(&site.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let before = row.map(Shelter::try_from).transpose()?;
+                if let Some(b) = &before {
+                    if b.site.municipality != site.municipality {
+                        outcome.problems.push(RowProblem {
+                            line: *line,
+                            column: Some("ID".into()),
+                            reason: format!(
+                                "id {} already belongs to a shelter of municipality {}",
+                                site.id, b.site.municipality
+                            ),
+                        });
+                        continue;
+                    }
+                    if b.site == *site {
+                        outcome.unchanged += 1;
+                        continue;
+                    }
+                }
+                sqlx::query(
+                    "insert into shelter (id, municipality, name, name_kana, name_en, address, lat, lon, \
+                     elevation_m, phone, hazards, kind, capacity_indoor, capacity_outdoor, capacity_text, \
+                     served_area, created_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                     on conflict (id) do update set municipality = excluded.municipality, name = excluded.name, \
+                     name_kana = excluded.name_kana, name_en = excluded.name_en, address = excluded.address, \
+                     lat = excluded.lat, lon = excluded.lon, elevation_m = excluded.elevation_m, \
+                     phone = excluded.phone, hazards = excluded.hazards, kind = excluded.kind, \
+                     capacity_indoor = excluded.capacity_indoor, capacity_outdoor = excluded.capacity_outdoor, \
+                     capacity_text = excluded.capacity_text, served_area = excluded.served_area",
+                )
+                .bind(&site.id)
+                .bind(site.municipality.as_str())
+                .bind(&site.name)
+                .bind(&site.name_kana)
+                .bind(&site.name_en)
+                .bind(&site.address)
+                .bind(site.location.map(|l| l.lat))
+                .bind(site.location.map(|l| l.lon))
+                .bind(site.elevation_m)
+                .bind(&site.phone)
+                .bind(site.hazards.bits())
+                .bind(site.kind.name())
+                .bind(site.capacity.indoor)
+                .bind(site.capacity.outdoor)
+                .bind(&site.capacity.text)
+                .bind(&site.served_area)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let after = Shelter {
+                    site: site.clone(),
+                    live: before.as_ref().map(|b| b.live.clone()).unwrap_or_default(),
+                };
+                audit!(
+                    &mut *tx,
+                    actor,
+                    now,
+                    "shelter.import",
+                    &site.id,
+                    before.as_ref().map(|b| &b.site),
+                    Some(&after.site),
+                )?;
+                if before.is_some() {
+                    outcome.updated += 1;
+                } else {
+                    outcome.inserted += 1;
+                }
+                outcome.changed.push(after);
+            }
+            tx.commit().await?;
+            anyhow::Ok(())
+        })?;
+        outcome.problems.sort_by_key(|p| p.line);
+        Ok(outcome)
+    }
+
+    /// Applies a municipality's open-shelter snapshot, all or nothing: every listed shelter
+    /// open with its headcount (added as non-designated when unknown), every
+    /// other open or full shelter of the municipality closed. Shelters marked
+    /// `unsafe` stay unsafe unless listed: a list of open places is no word
+    /// on a damaged building.
+    pub async fn apply_status_snapshot(
+        &self,
+        actor: &Actor,
+        municipality: &MunicipalityCode,
+        snapshot: StatusSnapshot,
+    ) -> anyhow::Result<SnapshotOutcome> {
+        let now = Utc::now();
+        let mut outcome = SnapshotOutcome {
+            as_of: snapshot.as_of,
+            problems: snapshot.problems,
+            ..SnapshotOutcome::default()
+        };
+        if !outcome.problems.is_empty() {
+            return Ok(outcome);
+        }
+        on_backend!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("update shelter set municipality = municipality where municipality = $1")
+                .bind(municipality.as_str())
+                .execute(&mut *tx)
+                .await?;
+            let rows: Vec<ShelterRow> = sqlx::query_as(select_shelter!("where municipality = $1"))
+                .bind(municipality.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut current: HashMap<String, Shelter> = to_shelters(rows)?
+                .into_iter()
+                .map(|s| (s.site.id.clone(), s))
+                .collect();
+            let mut listed = BTreeSet::new();
+            for row in snapshot.rows {
+                let before = match current.remove(&row.id) {
+                    Some(existing) => Some(existing),
+                    None => {
+                        let elsewhere: Option<String> =
+                            sqlx::query_scalar("select municipality from shelter where id = $1")
+                                .bind(&row.id)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        if let Some(other) = elsewhere {
+                            outcome.problems.push(RowProblem {
+                                line: row.line,
+                                column: Some("ID".into()),
+                                reason: format!(
+                                    "id {} belongs to a shelter of municipality {other}",
+                                    row.id
+                                ),
+                            });
+                            continue;
+                        }
+                        None
+                    }
+                };
+                listed.insert(row.id.clone());
+                let site = match &before {
+                    Some(b) => b.site.clone(),
+                    None => ShelterSite {
+                        kind: ShelterKind::NonDesignated,
+                        municipality: municipality.clone(),
+                        ..row.site
+                    },
+                };
+                let mut live = before.as_ref().map(|b| b.live.clone()).unwrap_or_default();
+                live.status = match site.capacity.people() {
+                    Some(cap) if row.occupancy >= cap => ShelterStatus::Full,
+                    _ => ShelterStatus::Open,
+                };
+                live.occupancy = row.occupancy;
+                live.as_of = snapshot.as_of;
+                live.updated_at = Some(now);
+                live.updated_by = Some(actor.display_name());
+                let after = Shelter { site, live };
+                if before.is_none() {
+                    insert_shelter!(&mut *tx, &after, now)?;
+                    outcome.added += 1;
+                } else {
+                    write_live!(&mut *tx, &after)?;
+                }
+                outcome.open += 1;
+                let changed = before.as_ref().is_none_or(|b| {
+                    b.live.status != after.live.status || b.live.occupancy != after.live.occupancy
+                });
+                if changed {
+                    audit!(
+                        &mut *tx,
+                        actor,
+                        now,
+                        "shelter.status_snapshot",
+                        &after.site.id,
+                        before.as_ref().map(|b| &b.live),
+                        Some(&after.live),
+                    )?;
+                }
+                outcome.changed.push(after);
+            }
+            for (_, before) in current {
+                if !matches!(before.live.status, ShelterStatus::Open | ShelterStatus::Full) {
+                    continue;
+                }
+                let mut after = before.clone();
+                after.live.status = ShelterStatus::Closed;
+                after.live.occupancy = 0;
+                after.live.as_of = snapshot.as_of;
+                after.live.updated_at = Some(now);
+                after.live.updated_by = Some(actor.display_name());
+                write_live!(&mut *tx, &after)?;
+                audit!(
+                    &mut *tx,
+                    actor,
+                    now,
+                    "shelter.status_snapshot",
+                    &after.site.id,
+                    Some(&before.live),
+                    Some(&after.live),
+                )?;
+                outcome.closed += 1;
+                outcome.changed.push(after);
+            }
+            if outcome.problems.is_empty() {
+                tx.commit().await?;
+                outcome.applied = true;
+            } else {
+                // Dropping the transaction rolls it back.
+                outcome.changed.clear();
+                outcome.open = 0;
+                outcome.added = 0;
+                outcome.closed = 0;
+            }
+            anyhow::Ok(())
+        })?;
+        outcome.problems.sort_by_key(|p| p.line);
+        Ok(outcome)
+    }
+
+    /// An official's change to one shelter's live state.
+    pub async fn update_live(
+        &self,
+        actor: &Actor,
+        id: &str,
+        update: &LiveUpdate,
+    ) -> Result<Shelter, ApiError> {
+        let now = Utc::now();
+        let shelter = on_backend!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let touched = sqlx::query("update shelter set status = status where id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if touched.rows_affected() == 0 {
+                return Err(ApiError::NotFound(format!("no shelter with id {id}")));
+            }
+            let row: ShelterRow = sqlx::query_as(select_shelter!("where id = $1"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let before = Shelter::try_from(row)?;
+            if let Actor::Official(official) = actor
+                && !official.may_act_in(&before.site.municipality)
+            {
+                return Err(ApiError::Forbidden(format!(
+                    "shelter {id} belongs to municipality {}, which this token may not act on",
+                    before.site.municipality
+                )));
+            }
+            let mut after = before.clone();
+            after.live.apply(update, after.site.capacity.people());
+            after.live.updated_at = Some(now);
+            after.live.updated_by = Some(actor.display_name());
+            // The office confirms the state as of now.
+            after.live.as_of = Some(now);
+            write_live!(&mut *tx, &after)?;
+            audit!(
+                &mut *tx,
+                actor,
+                now,
+                "shelter.update",
+                id,
+                Some(&before.live),
+                Some(&after.live),
+            )?;
+            tx.commit().await?;
+            Ok::<_, ApiError>(after)
+        })?;
+        Ok(shelter)
+    }
+}
+

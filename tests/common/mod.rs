@@ -1,0 +1,202 @@
+//! Shared test harness: a real service on a real database, on port 0.
+//!
+//! Every story runs on both backends: SQLite in a temporary directory and
+//! PostgreSQL in a fresh database created for the test. PostgreSQL is found
+//! at `ANPI_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`,
+//! which `ops/test` provides); a test that cannot reach it fails, it never skips.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use anpi::app::{self, App, AppState};
+use anpi::auth;
+use anpi::config::{DbConfig, ServeConfig};
+use anpi::domain::municipality::MunicipalityCode;
+use anpi::store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Runs each story as two tests, `sqlite::story` and `postgres::story`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    super::$story(crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    super::$story(crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database made for one test; the directory (SQLite) lives as long as this.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("anpi.db").display());
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin = std::env::var("ANPI_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+                let name = format!("anpi_test_{}", uuid::Uuid::now_v7().simple());
+                let pool = sqlx::PgPool::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL is required by this test and is not reachable at {admin}: {e}. \
+                         Run ops/test, which installs and starts it."
+                    )
+                });
+                sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+                    .execute(&pool)
+                    .await
+                    .expect("create test database");
+                pool.close().await;
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+/// A running service.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn config(db: &TestDb, sample_data: bool) -> ServeConfig {
+    ServeConfig {
+        db: DbConfig {
+            database_url: db.url.clone(),
+            secret: None,
+        },
+        sample_data,
+        ..ServeConfig::default()
+    }
+}
+
+impl TestApp {
+    /// A service with the Nanao sample shelters loaded.
+    pub async fn start(backend: Backend) -> TestApp {
+        Self::on(TestDb::new(backend).await, true).await
+    }
+
+    /// A service on an existing database.
+    pub async fn on(db: TestDb, sample_data: bool) -> TestApp {
+        let app = App::start(&config(&db, sample_data)).await.expect("app starts");
+        let state = app.state.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app::serve(app, listener, async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            state,
+            db,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the service gracefully and hands back its database.
+    pub async fn stop(mut self) -> TestDb {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+        std::mem::replace(
+            &mut self.db,
+            TestDb {
+                url: String::new(),
+                _dir: None,
+            },
+        )
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// A bearer token for an office acting on `codes`.
+    pub async fn token(&self, name: &str, codes: &[&str]) -> String {
+        let codes: Vec<_> = codes
+            .iter()
+            .map(|c| MunicipalityCode::parse(c).expect("valid code"))
+            .collect();
+        auth::create_token(&self.state.store, &self.state.secret, name, &codes)
+            .await
+            .expect("token")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.client.get(self.url(path)).send().await.expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().await.expect("JSON body"))
+    }
+}
+
+/// The repository's sample data directory.
+pub fn geodata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("geodata/noto-2024-nanao")
+}
+
+/// Asserts a problem+json answer and returns its body.
+pub async fn expect_problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let ct = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let body: serde_json::Value = response.json().await.expect("problem body");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().is_some_and(|t| t.starts_with("urn:anpi:problem:")));
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    body
+}
