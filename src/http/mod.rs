@@ -70,7 +70,7 @@ pub fn router(state: AppState) -> Router {
 /// Adds the document's own route, which cannot be annotated like the others
 /// (it serves what they produce).
 fn describe_itself(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder};
     use utoipa::openapi::response::ResponseBuilder;
     let operation = OperationBuilder::new()
         .summary(Some("This OpenAPI 3.1 document"))
@@ -79,7 +79,7 @@ fn describe_itself(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
         .build();
     openapi
         .paths
-        .add_path("/v1/openapi.json", PathItem::new(HttpMethod::Get, operation));
+        .add_path_operation("/v1/openapi.json", vec![HttpMethod::Get], operation);
     openapi
 }
 
