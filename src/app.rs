@@ -60,7 +60,11 @@ impl App {
             );
         }
         let index = ShelterIndex::new(store.all_shelters().await?);
-        tracing::info!(shelters = index.len(), backend = store.backend_name(), "index built");
+        tracing::info!(
+            shelters = index.len(),
+            backend = store.backend_name(),
+            "index built"
+        );
         Ok(App {
             state: AppState {
                 store,
@@ -138,8 +142,8 @@ fn prometheus() -> PrometheusHandle {
                 .set_buckets_for_metric(
                     Matcher::Suffix("_seconds".into()),
                     &[
-                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                        2.5, 5.0,
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0,
                     ],
                 )
                 .expect("bucket list is not empty")

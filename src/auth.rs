@@ -34,7 +34,10 @@ impl Secret {
             Some(hex_key) => {
                 let key = hex::decode(hex_key.trim())
                     .map_err(|_| anyhow::anyhow!("ANPI_SECRET must be hex"))?;
-                anyhow::ensure!(key.len() >= 32, "ANPI_SECRET must be at least 32 bytes (64 hex digits)");
+                anyhow::ensure!(
+                    key.len() >= 32,
+                    "ANPI_SECRET must be at least 32 bytes (64 hex digits)"
+                );
                 Ok(Self(key))
             }
             None => Ok(Self(store.secret_key().await?)),
@@ -57,7 +60,10 @@ pub async fn create_token(
     name: &str,
     municipalities: &[MunicipalityCode],
 ) -> anyhow::Result<String> {
-    anyhow::ensure!(!municipalities.is_empty(), "a token needs at least one municipality");
+    anyhow::ensure!(
+        !municipalities.is_empty(),
+        "a token needs at least one municipality"
+    );
     anyhow::ensure!(!name.trim().is_empty(), "a token needs a name");
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;

@@ -61,15 +61,18 @@ impl ShelterIndex {
             .into_iter()
             .map(|s| (Arc::from(s.site.id.as_str()), Arc::new(s)))
             .collect();
-        let entries = by_id
-            .iter()
-            .filter_map(|(id, s)| Some(Entry::new(unit_vector(s.site.location?), id.clone())))
-            .collect();
+        // Built by insertion, not `RTree::bulk_load`: rstar 0.12's bulk load can
+        // leave leaves at different depths, and a later `insert` then panics
+        // (georust/rstar#239; our property test found it). Start-up pays a little
+        // more; every later upsert stays safe.
+        let mut tree = RTree::new();
+        for (id, s) in &by_id {
+            if let Some(at) = s.site.location {
+                tree.insert(Entry::new(unit_vector(at), id.clone()));
+            }
+        }
         Self {
-            inner: Arc::new(RwLock::new(Inner {
-                tree: RTree::bulk_load(entries),
-                by_id,
-            })),
+            inner: Arc::new(RwLock::new(Inner { tree, by_id })),
         }
     }
 
@@ -120,7 +123,10 @@ impl ShelterIndex {
             .filter(|s| filter.accepts(s))
             .take(limit)
             .map(|s| {
-                let loc = s.site.location.expect("only located shelters are in the tree");
+                let loc = s
+                    .site
+                    .location
+                    .expect("only located shelters are in the tree");
                 let d = Haversine.distance(origin, Point::new(loc.lon, loc.lat));
                 (s.clone(), d)
             })

@@ -2,8 +2,7 @@
 //! shelters from any working directory with no setup.
 
 /// Nanao City's designated evacuation sites (national standard layout).
-pub const NANAO_SHELTERS_CSV: &str =
-    include_str!("../geodata/noto-2024-nanao/reference_data.csv");
+pub const NANAO_SHELTERS_CSV: &str = include_str!("../geodata/noto-2024-nanao/reference_data.csv");
 
 /// The credit the data's licence (CC BY 4.0) asks for, shipped with it.
 pub const NANAO_CREDIT: &str = "Shelter data: compiled by raokiey (R06-Noto-Peninsula-EQ-open-shelter-Nanao) from 七尾市「避難所一覧/開設中の避難所状況」, 七尾市「指定福祉避難所」, 石川県「石川県指定緊急避難所一覧」 and 七尾市「七尾市指定緊急避難所施設一覧」, CC BY 4.0.";

@@ -35,11 +35,17 @@ async fn token_and_imports_from_the_command_line(backend: Backend) {
     // Idempotent.
     let (_, out, _) = anpi(&db, &["import", "shelters", reference.to_str().unwrap()]);
     let outcome: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((outcome["inserted"].as_u64(), outcome["unchanged"].as_u64()), (Some(0), Some(112)));
+    assert_eq!(
+        (outcome["inserted"].as_u64(), outcome["unchanged"].as_u64()),
+        (Some(0), Some(112))
+    );
 
     // The municipality is inferred from the listed shelters.
     let snapshot = geodata.join("history/open_shelter_Nanao-shi_2024-01-09-1800.csv");
-    let (ok, out, err) = anpi(&db, &["import", "shelter-status", snapshot.to_str().unwrap()]);
+    let (ok, out, err) = anpi(
+        &db,
+        &["import", "shelter-status", snapshot.to_str().unwrap()],
+    );
     assert!(ok, "{err}");
     let outcome: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(outcome["as_of"], "2024-01-09T09:00:00Z");
@@ -48,18 +54,30 @@ async fn token_and_imports_from_the_command_line(backend: Backend) {
     // The token is printed once, alone on stdout.
     let (ok, out, err) = anpi(
         &db,
-        &["token", "create", "--municipality", "17202", "--name", "Nanao HQ"],
+        &[
+            "token",
+            "create",
+            "--municipality",
+            "17202",
+            "--name",
+            "Nanao HQ",
+        ],
     );
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 1);
     let token = out.trim().to_owned();
     assert!(token.starts_with("anpi_") && token.len() > 40);
-    let (ok, _, err) = anpi(&db, &["token", "create", "--municipality", "172023", "--name", "x"]);
+    let (ok, _, err) = anpi(
+        &db,
+        &["token", "create", "--municipality", "172023", "--name", "x"],
+    );
     assert!(!ok && err.contains("check digit"), "{err}");
 
     // A server on the same database honours it and shows the imported state.
     let app = TestApp::on(db, true).await;
-    let (_, body) = app.get_json("/v1/shelters?status=open&limit=1000").await;
+    let (_, body) = app
+        .get_json("/v1/shelters?status=open,full&limit=1000")
+        .await;
     assert_eq!(
         body["shelters"].as_array().unwrap().len() as u64,
         outcome["open"].as_u64().unwrap()

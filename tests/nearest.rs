@@ -10,7 +10,15 @@ use anpi::geoindex::{ShelterFilter, ShelterIndex};
 use geo::{Distance, Haversine, Point};
 use proptest::prelude::*;
 
-fn shelter(i: usize, lat: f64, lon: f64, hazards: u8, status: usize, cap: Option<i64>, occ: i64) -> Shelter {
+fn shelter(
+    i: usize,
+    lat: f64,
+    lon: f64,
+    hazards: u8,
+    status: usize,
+    cap: Option<i64>,
+    occ: i64,
+) -> Shelter {
     Shelter {
         site: ShelterSite {
             id: format!("S{i:05}"),
@@ -67,7 +75,10 @@ fn arb_filter() -> impl Strategy<Value = ShelterFilter> {
     )
         .prop_map(|(hazard, statuses, has_room)| ShelterFilter {
             hazard: hazard.map(|h| Hazard::ALL[h]),
-            statuses: statuses.into_iter().map(|s| ShelterStatus::ALL[s]).collect(),
+            statuses: statuses
+                .into_iter()
+                .map(|s| ShelterStatus::ALL[s])
+                .collect(),
             has_room,
             municipality: None,
         })

@@ -50,7 +50,12 @@ async fn replaying_every_snapshot_leaves_the_last_state(backend: Backend) {
         let outcome: Value = r.json().await.unwrap();
         assert_eq!(status, 200, "{}: {outcome}", file.display());
         assert_eq!(outcome["applied"], true);
-        assert_eq!(outcome["problems"].as_array().unwrap().len(), 0, "{}", file.display());
+        assert_eq!(
+            outcome["problems"].as_array().unwrap().len(),
+            0,
+            "{}",
+            file.display()
+        );
         last_as_of = outcome["as_of"].as_str().unwrap().to_owned();
     }
     // 2024-09-02 18:00 JST.
@@ -62,7 +67,12 @@ async fn replaying_every_snapshot_leaves_the_last_state(backend: Backend) {
     let open: BTreeMap<String, i64> = shelters
         .iter()
         .filter(|s| s["status"] == "open" || s["status"] == "full")
-        .map(|s| (s["id"].as_str().unwrap().to_owned(), s["occupancy"].as_i64().unwrap()))
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_owned(),
+                s["occupancy"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(open, expected);
     for s in shelters {

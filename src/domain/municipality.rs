@@ -81,8 +81,14 @@ mod tests {
     fn adds_and_checks_the_check_digit() {
         assert_eq!(MunicipalityCode::parse("17202").unwrap().as_str(), "172022");
         assert_eq!(MunicipalityCode::parse("01100").unwrap().as_str(), "011002");
-        assert_eq!(MunicipalityCode::parse("131016").unwrap().as_str(), "131016");
-        assert_eq!(MunicipalityCode::parse("１７２０２２").unwrap().as_str(), "172022");
+        assert_eq!(
+            MunicipalityCode::parse("131016").unwrap().as_str(),
+            "131016"
+        );
+        assert_eq!(
+            MunicipalityCode::parse("１７２０２２").unwrap().as_str(),
+            "172022"
+        );
         assert!(matches!(
             MunicipalityCode::parse("172023"),
             Err(CodeError::CheckDigit(_, '2'))

@@ -1,8 +1,8 @@
 //! Liveness, readiness and Prometheus metrics.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::Json;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -40,7 +40,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         tracing::warn!(error = %e, "database not reachable");
         ApiError::Unavailable("the database is not reachable".into(), 5)
     })?;
-    Ok(Json(json!({"status": "ready", "database": state.store.backend_name()})))
+    Ok(Json(
+        json!({"status": "ready", "database": state.store.backend_name()}),
+    ))
 }
 
 /// Prometheus text format: request counts and latency histograms per route.

@@ -41,7 +41,10 @@ impl Modify for OfficialToken {
         openapi
             .components
             .get_or_insert_with(Default::default)
-            .add_security_scheme("official", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+            .add_security_scheme(
+                "official",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
     }
 }
 
@@ -75,7 +78,10 @@ fn describe_itself(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
     let operation = OperationBuilder::new()
         .summary(Some("This OpenAPI 3.1 document"))
         .tag("operations")
-        .response("200", ResponseBuilder::new().description("The document").build())
+        .response(
+            "200",
+            ResponseBuilder::new().description("The document").build(),
+        )
         .build();
     openapi
         .paths

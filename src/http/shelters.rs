@@ -67,13 +67,16 @@ struct ValidQuery {
 impl ShelterQuery {
     fn validate(&self) -> Result<ValidQuery, ApiError> {
         let mut errors = Vec::new();
-        let near = self.near.as_deref().and_then(|raw| match parse_lat_lon(raw) {
-            Ok(p) => Some(p),
-            Err(message) => {
-                errors.push(FieldError::new("near", message));
-                None
-            }
-        });
+        let near = self
+            .near
+            .as_deref()
+            .and_then(|raw| match parse_lat_lon(raw) {
+                Ok(p) => Some(p),
+                Err(message) => {
+                    errors.push(FieldError::new("near", message));
+                    None
+                }
+            });
         let limit = match self.limit.as_deref().map(str::parse::<usize>) {
             None => DEFAULT_LIMIT,
             Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
@@ -91,7 +94,10 @@ impl ShelterQuery {
                 Some(h) => filter.hazard = Some(h),
                 None => errors.push(FieldError::new(
                     "hazard",
-                    format!("unknown hazard {raw:?}; one of {}", names(Hazard::ALL.map(Hazard::name))),
+                    format!(
+                        "unknown hazard {raw:?}; one of {}",
+                        names(Hazard::ALL.map(Hazard::name))
+                    ),
                 )),
             }
         }
@@ -238,7 +244,10 @@ pub async fn shelters_geojson(
         "attribution": NANAO_CREDIT,
         "features": features,
     });
-    Ok(([(header::CONTENT_TYPE, "application/geo+json")], body.to_string()))
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        body.to_string(),
+    ))
 }
 
 /// One shelter with its live state.
@@ -333,7 +342,10 @@ pub async fn shelter_history(
 fn validate_update(mut update: LiveUpdate) -> Result<LiveUpdate, ApiError> {
     let mut errors = Vec::new();
     if update.status.is_none() && update.occupancy.is_none() && update.needs.is_none() {
-        errors.push(FieldError::new("body", "give at least one of status, occupancy, needs"));
+        errors.push(FieldError::new(
+            "body",
+            "give at least one of status, occupancy, needs",
+        ));
     }
     if let Some(n) = update.occupancy
         && !(0..=MAX_OCCUPANCY).contains(&n)
@@ -349,9 +361,15 @@ fn validate_update(mut update: LiveUpdate) -> Result<LiveUpdate, ApiError> {
         }
         needs.retain(|n| !n.is_empty());
         if needs.len() > MAX_NEEDS {
-            errors.push(FieldError::new("needs", format!("at most {MAX_NEEDS} items")));
+            errors.push(FieldError::new(
+                "needs",
+                format!("at most {MAX_NEEDS} items"),
+            ));
         }
-        if let Some(i) = needs.iter().position(|n| n.chars().count() > MAX_NEED_CHARS) {
+        if let Some(i) = needs
+            .iter()
+            .position(|n| n.chars().count() > MAX_NEED_CHARS)
+        {
             errors.push(FieldError::new(
                 format!("needs[{i}]"),
                 format!("at most {MAX_NEED_CHARS} characters"),

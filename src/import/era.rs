@@ -22,7 +22,11 @@ pub fn parse_era_timestamp(s: &str) -> Option<DateTime<Utc>> {
     let (hour, minute) = parse_time(time)?;
     let local = date.and_hms_opt(hour, minute, 0)?;
     let jst = FixedOffset::east_opt(9 * 3600)?;
-    Some(jst.from_local_datetime(&local).single()?.with_timezone(&Utc))
+    Some(
+        jst.from_local_datetime(&local)
+            .single()?
+            .with_timezone(&Utc),
+    )
 }
 
 /// `午後6時` → (18, 0); `正午` → (12, 0); `午後0時` → (12, 0); empty → midnight.
@@ -56,7 +60,9 @@ mod tests {
     use super::*;
 
     fn at(s: &str) -> String {
-        parse_era_timestamp(s).map(|t| t.to_rfc3339()).unwrap_or_default()
+        parse_era_timestamp(s)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -65,7 +71,10 @@ mod tests {
         assert_eq!(at("令和6年1月13日午前6時"), "2024-01-12T21:00:00+00:00");
         assert_eq!(at("令和6年6月20日正午"), "2024-06-20T03:00:00+00:00");
         assert_eq!(at("令和6年3月1日午後1時30分"), "2024-03-01T04:30:00+00:00");
-        assert_eq!(at("人数_令和6年1月9日午後6時時点"), "2024-01-09T09:00:00+00:00");
+        assert_eq!(
+            at("人数_令和6年1月9日午後6時時点"),
+            "2024-01-09T09:00:00+00:00"
+        );
         assert_eq!(at("令和６年１月９日午後６時"), "2024-01-09T09:00:00+00:00");
         assert_eq!(at("令和元年5月1日午前0時"), "2019-04-30T15:00:00+00:00");
         assert_eq!(at("平成31年4月30日午後0時"), "2019-04-30T03:00:00+00:00");

@@ -146,11 +146,18 @@ impl Table {
 
 /// NFKC (full-width digits and commas to ASCII), commas removed: a number as typed.
 pub(crate) fn number_text(raw: &str) -> String {
-    raw.nfkc().filter(|c| *c != ',').collect::<String>().trim().to_owned()
+    raw.nfkc()
+        .filter(|c| *c != ',')
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 pub(crate) fn parse_f64(raw: &str) -> Option<f64> {
-    number_text(raw).parse().ok().filter(|v: &f64| v.is_finite())
+    number_text(raw)
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
 }
 
 pub(crate) fn problem(row: &Row, column: &str, reason: impl Into<String>) -> RowProblem {

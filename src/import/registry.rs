@@ -154,7 +154,11 @@ fn gsi_row(table: &Table, row: &Row) -> Result<ShelterSite, RowProblem> {
     // Characters 2–6 of 共通ID are the five-digit municipality code.
     let five: String = id.chars().skip(1).take(5).map(fold_digit).collect();
     let municipality = MunicipalityCode::parse(&five).map_err(|e| {
-        problem(row, "共通ID", format!("characters 2–6 are no municipality code: {e}"))
+        problem(
+            row,
+            "共通ID",
+            format!("characters 2–6 are no municipality code: {e}"),
+        )
     })?;
     let name = table
         .get(row, "施設・場所名")
@@ -221,11 +225,7 @@ pub fn parse_capacity(text: &str) -> Capacity {
     };
     let (indoor, outdoor) = match (after("屋内"), after("屋外")) {
         (None, None) => (
-            normal
-                .strip_suffix('人')
-                .unwrap_or(&normal)
-                .parse()
-                .ok(),
+            normal.strip_suffix('人').unwrap_or(&normal).parse().ok(),
             None,
         ),
         pair => pair,
@@ -256,15 +256,30 @@ mod tests {
         assert_eq!(parsed.layout, RegistryLayout::NationalStandard);
         assert_eq!(parsed.problems, vec![]);
         assert_eq!(parsed.sites.len(), 112);
-        assert!(parsed.sites.iter().all(|(_, s)| s.municipality.as_str() == "172022"));
+        assert!(
+            parsed
+                .sites
+                .iter()
+                .all(|(_, s)| s.municipality.as_str() == "172022")
+        );
         assert!(parsed.sites.iter().all(|(_, s)| s.location.is_some()));
-        let (_, school) = parsed.sites.iter().find(|(_, s)| s.id == "CC0000000505").unwrap();
+        let (_, school) = parsed
+            .sites
+            .iter()
+            .find(|(_, s)| s.id == "CC0000000505")
+            .unwrap();
         assert_eq!(school.name, "七尾中学校");
-        assert_eq!((school.capacity.indoor, school.capacity.outdoor), (Some(1371), Some(5470)));
+        assert_eq!(
+            (school.capacity.indoor, school.capacity.outdoor),
+            (Some(1371), Some(5470))
+        );
         assert!(school.hazards.contains(Hazard::Tsunami));
         assert!(school.hazards.contains(Hazard::Fire));
         assert!(!school.hazards.contains(Hazard::Volcano));
-        assert_eq!(school.address.as_deref(), Some("石川県七尾市藤橋町辰部５２－１"));
+        assert_eq!(
+            school.address.as_deref(),
+            Some("石川県七尾市藤橋町辰部５２－１")
+        );
     }
 
     #[test]
@@ -275,8 +290,14 @@ mod tests {
         assert_eq!(super::super::decode(&sjis).unwrap(), text);
         let bom = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
         assert_eq!(super::super::decode(&bom).unwrap(), text);
-        assert!(matches!(super::super::decode(&[0xFF, 0xFE, 0x41, 0]), Err(FileError::Encoding(_))));
-        assert!(matches!(super::super::decode(&[0x80, 0xFF, 0xFD]), Err(FileError::Encoding(_))));
+        assert!(matches!(
+            super::super::decode(&[0xFF, 0xFE, 0x41, 0]),
+            Err(FileError::Encoding(_))
+        ));
+        assert!(matches!(
+            super::super::decode(&[0x80, 0xFF, 0xFD]),
+            Err(FileError::Encoding(_))
+        ));
     }
 
     #[test]
@@ -291,7 +312,10 @@ mod tests {
         let (line, site) = &parsed.sites[0];
         assert_eq!(*line, 2);
         assert_eq!(site.municipality.as_str(), "011002");
-        assert_eq!(site.hazards.iter().collect::<Vec<_>>(), vec![Hazard::Flood, Hazard::Earthquake]);
+        assert_eq!(
+            site.hazards.iter().collect::<Vec<_>>(),
+            vec![Hazard::Flood, Hazard::Earthquake]
+        );
         assert_eq!(parsed.problems.len(), 2);
         assert_eq!(parsed.problems[0].line, 3);
         assert_eq!(parsed.problems[0].column.as_deref(), Some("緯度"));
@@ -300,7 +324,10 @@ mod tests {
 
     #[test]
     fn refuses_unknown_headers_and_empty_files() {
-        assert!(matches!(parse_registry("name,lat,lon\nA,1,2\n"), Err(FileError::Header(_))));
+        assert!(matches!(
+            parse_registry("name,lat,lon\nA,1,2\n"),
+            Err(FileError::Header(_))
+        ));
         assert!(matches!(parse_registry(""), Err(FileError::Empty)));
     }
 

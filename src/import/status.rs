@@ -93,7 +93,11 @@ pub fn parse_status_snapshot(
             match parse_era_timestamp(raw) {
                 Some(t) => as_of = as_of.max(Some(t)),
                 None => {
-                    problems.push(problem(row, "時点", format!("{raw:?} is not a date and time")));
+                    problems.push(problem(
+                        row,
+                        "時点",
+                        format!("{raw:?} is not a date and time"),
+                    ));
                     continue;
                 }
             }
@@ -142,8 +146,14 @@ mod tests {
     use super::*;
 
     fn history() -> Vec<std::path::PathBuf> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/geodata/noto-2024-nanao/history");
-        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/geodata/noto-2024-nanao/history"
+        );
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         files
     }
@@ -159,12 +169,19 @@ mod tests {
             assert!(snapshot.as_of.is_some(), "{}", file.display());
             assert_eq!(snapshot.problems, vec![], "{}", file.display());
             // Every data line is an open shelter.
-            let lines = text.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+            let lines = text
+                .lines()
+                .skip(1)
+                .filter(|l| !l.trim().is_empty())
+                .count();
             assert_eq!(snapshot.rows.len(), lines, "{}", file.display());
         }
         let first = std::fs::read_to_string(&files[0]).unwrap();
         let first = parse_status_snapshot(&first, &nanao).unwrap();
-        assert_eq!(first.as_of.unwrap().to_rfc3339(), "2024-01-09T09:00:00+00:00");
+        assert_eq!(
+            first.as_of.unwrap().to_rfc3339(),
+            "2024-01-09T09:00:00+00:00"
+        );
         assert_eq!(first.rows[0].id, "CC0000000518");
         assert_eq!(first.rows[0].occupancy, 180);
     }
@@ -180,7 +197,11 @@ mod tests {
         let s = parse_status_snapshot(text, &nanao).unwrap();
         assert_eq!(s.rows.len(), 1);
         assert_eq!(s.rows[0].occupancy, 12);
-        let lines: Vec<_> = s.problems.iter().map(|p| (p.line, p.column.clone().unwrap())).collect();
+        let lines: Vec<_> = s
+            .problems
+            .iter()
+            .map(|p| (p.line, p.column.clone().unwrap()))
+            .collect();
         assert_eq!(
             lines,
             vec![(3, "人数".into()), (4, "ID".into()), (5, "時点".into())]

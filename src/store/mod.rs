@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub use officials::Official;
 pub use shelters::{AuditEvent, ImportOutcome, SnapshotOutcome};
@@ -29,6 +31,13 @@ macro_rules! on_backend {
     };
 }
 pub(crate) use on_backend;
+
+/// The current time at the precision both backends keep (PostgreSQL stores
+/// microseconds), so what a write answers is exactly what a read returns.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
 
 /// A cheap, cloneable handle to the database.
 #[derive(Clone, Debug)]
@@ -113,7 +122,10 @@ impl Store {
 
     /// For readiness checks: can we run a query now?
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        on_backend!(self, |pool| sqlx::query("select 1").execute(pool).await.map(|_| ()))
+        on_backend!(self, |pool| sqlx::query("select 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))
     }
 
     /// The key for keyed hashes: the one in the database, made on first use.
@@ -122,10 +134,12 @@ impl Store {
         let mut fresh = [0u8; 32];
         getrandom::fill(&mut fresh).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         on_backend!(self, |pool| {
-            sqlx::query("insert into server_secret (id, key) values (1, $1) on conflict (id) do nothing")
-                .bind(fresh.to_vec())
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "insert into server_secret (id, key) values (1, $1) on conflict (id) do nothing",
+            )
+            .bind(fresh.to_vec())
+            .execute(pool)
+            .await?;
             sqlx::query_scalar("select key from server_secret where id = 1")
                 .fetch_one(pool)
                 .await

@@ -1,7 +1,5 @@
 //! Emergency offices' tokens.
 
-use chrono::Utc;
-
 use super::{Store, on_backend};
 use crate::domain::municipality::MunicipalityCode;
 
@@ -40,7 +38,7 @@ impl Store {
             .bind(name)
             .bind(token_hash)
             .bind(&codes)
-            .bind(Utc::now())
+            .bind(super::now())
             .fetch_one(pool)
             .await
         })?;

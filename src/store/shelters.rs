@@ -255,7 +255,11 @@ impl Store {
     }
 
     /// The audit trail of one shelter, newest first.
-    pub async fn audit_trail(&self, target: &str, limit: i64) -> Result<Vec<AuditEvent>, sqlx::Error> {
+    pub async fn audit_trail(
+        &self,
+        target: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, sqlx::Error> {
         on_backend!(self, |pool| {
             sqlx::query_as(
                 "select id, at, actor, action, target, before, after from audit_event \
@@ -301,16 +305,20 @@ impl Store {
                 accepted.push((line, site));
             }
         }
-        let municipalities: BTreeSet<&str> =
-            accepted.iter().map(|(_, s)| s.municipality.as_str()).collect();
-        let now = Utc::now();
+        let municipalities: BTreeSet<&str> = accepted
+            .iter()
+            .map(|(_, s)| s.municipality.as_str())
+            .collect();
+        let now = super::now();
         on_backend!(self, |pool| {
             let mut tx = pool.begin().await?;
             for m in &municipalities {
-                sqlx::query("update shelter set municipality = municipality where municipality = $1")
-                    .bind(*m)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "update shelter set municipality = municipality where municipality = $1",
+                )
+                .bind(*m)
+                .execute(&mut *tx)
+                .await?;
             }
             for (line, site) in &accepted {
                 let row: Option<ShelterRow> = sqlx::query_as(select_shelter!("where id = $1"))
@@ -404,7 +412,7 @@ impl Store {
         municipality: &MunicipalityCode,
         snapshot: StatusSnapshot,
     ) -> anyhow::Result<SnapshotOutcome> {
-        let now = Utc::now();
+        let now = super::now();
         let mut outcome = SnapshotOutcome {
             as_of: snapshot.as_of,
             problems: snapshot.problems,
@@ -494,7 +502,10 @@ impl Store {
                 outcome.changed.push(after);
             }
             for (_, before) in current {
-                if !matches!(before.live.status, ShelterStatus::Open | ShelterStatus::Full) {
+                if !matches!(
+                    before.live.status,
+                    ShelterStatus::Open | ShelterStatus::Full
+                ) {
                     continue;
                 }
                 let mut after = before.clone();
@@ -539,7 +550,7 @@ impl Store {
         id: &str,
         update: &LiveUpdate,
     ) -> Result<Shelter, ApiError> {
-        let now = Utc::now();
+        let now = super::now();
         let shelter = on_backend!(self, |pool| {
             let mut tx = pool.begin().await?;
             let touched = sqlx::query("update shelter set status = status where id = $1")
@@ -584,4 +595,3 @@ impl Store {
         Ok(shelter)
     }
 }
-

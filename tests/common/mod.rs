@@ -26,7 +26,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $story() {
-                    super::$story(crate::common::Backend::Sqlite).await
+                    super::$story($crate::common::Backend::Sqlite).await
                 }
             )*
         }
@@ -34,7 +34,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $story() {
-                    super::$story(crate::common::Backend::Postgres).await
+                    super::$story($crate::common::Backend::Postgres).await
                 }
             )*
         }
@@ -118,7 +118,9 @@ impl TestApp {
 
     /// A service on an existing database.
     pub async fn on(db: TestDb, sample_data: bool) -> TestApp {
-        let app = App::start(&config(&db, sample_data)).await.expect("app starts");
+        let app = App::start(&config(&db, sample_data))
+            .await
+            .expect("app starts");
         let state = app.state.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -196,7 +198,11 @@ pub async fn expect_problem(response: reqwest::Response, status: u16) -> serde_j
     assert_eq!(ct, "application/problem+json");
     let body: serde_json::Value = response.json().await.expect("problem body");
     assert_eq!(body["status"], status);
-    assert!(body["type"].as_str().is_some_and(|t| t.starts_with("urn:anpi:problem:")));
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("urn:anpi:problem:"))
+    );
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     body
 }
