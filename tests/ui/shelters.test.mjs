@@ -1,0 +1,344 @@
+// The resident web UI in real headless Chromium against the real anpi binary.
+//
+//   cd tests/ui && npm ci && ANPI_BIN=$PWD/../../target/debug/anpi node --test
+//
+// ANPI_BIN (required): the anpi binary, started as `anpi serve --listen 127.0.0.1:0`
+// in a fresh temporary directory, so it makes a new SQLite file and loads the
+// sample Nanao shelters (all closed). CHROMIUM: the browser (default /usr/bin/chromium).
+// Nothing is skipped: a missing binary or browser fails every test with the reason.
+
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const i18n = (lang) => JSON.parse(fs.readFileSync(path.join(here, '../../ui/i18n', `${lang}.json`), 'utf8'));
+const ja = i18n('ja');
+const en = i18n('en');
+const SCREENSHOTS = path.join(here, 'screenshots');
+const START_TIMEOUT_MS = 60_000;
+const JAPANESE = /[\u3040-\u30ff\u3400-\u9fff]/;
+
+/** Finds the value of `key` anywhere in a parsed JSON value. */
+function findKey(value, key) {
+  if (value && typeof value === 'object') {
+    if (Object.hasOwn(value, key) && typeof value[key] === 'string') return value[key];
+    for (const v of Object.values(value)) {
+      const found = findKey(v, key);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** Starts `$ANPI_BIN serve` on a free port; resolves once it logs where it listens. */
+function startServer() {
+  const bin = process.env.ANPI_BIN;
+  if (!bin) {
+    throw new Error('ANPI_BIN is not set. Build the server (cargo build) and run: '
+      + 'ANPI_BIN=$PWD/../../target/debug/anpi node --test');
+  }
+  if (!fs.existsSync(bin)) throw new Error(`ANPI_BIN=${bin}: no such file. Build the server first (cargo build).`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anpi-ui-'));
+  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0'], {
+    cwd: dir,
+    env: { ...process.env, RUST_LOG: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const server = { child, dir, base: null, output: [] };
+  const keep = (line) => {
+    server.output.push(line);
+    if (server.output.length > 40) server.output.shift();
+  };
+  readline.createInterface({ input: child.stderr }).on('line', keep);
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (why) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${why}\n--- last lines from ${bin} ---\n${server.output.join('\n')}`));
+    };
+    const timer = setTimeout(
+      () => fail(`anpi did not log a "listening" line with its addr within ${START_TIMEOUT_MS / 1000} s`),
+      START_TIMEOUT_MS);
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      keep(line);
+      if (settled) return;
+      let entry;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        return;
+      }
+      // tracing's JSON puts fields under "fields"; look anywhere, for the shape may change.
+      const addr = findKey(entry, 'addr');
+      if (findKey(entry, 'message') !== 'listening' || !addr || !/:\d+$/.test(addr)) return;
+      settled = true;
+      clearTimeout(timer);
+      server.base = `http://${addr.replace(/^0\.0\.0\.0:/, '127.0.0.1:')}`;
+      resolve(server);
+    });
+    child.on('error', (e) => fail(`could not start ${bin}: ${e.message}`));
+    child.on('exit', (code, signal) => fail(`anpi exited (code ${code}, signal ${signal}) before it was listening`));
+  });
+}
+
+async function stopServer(server) {
+  if (!server) return;
+  const { child } = server;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  fs.rmSync(server.dir, { recursive: true, force: true });
+}
+
+async function launchBrowser() {
+  const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+  if (!fs.existsSync(executablePath)) {
+    throw new Error(`Chromium not found at ${executablePath}. Install it (apt-get install -y chromium `
+      + 'fonts-ipafont-gothic) or set CHROMIUM to its path.');
+  }
+  return chromium.launch({
+    executablePath,
+    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+}
+
+describe('resident shelter finder', () => {
+  let server;
+  let browser;
+  let setup;
+  const contexts = [];
+
+  // Started by the first test and shared; if the server or the browser cannot
+  // start, every test fails with the reason (rather than being cancelled).
+  function ready() {
+    setup ??= Promise.allSettled([startServer(), launchBrowser()]).then(([s, b]) => {
+      server = s.value;
+      browser = b.value;
+      if (s.status === 'rejected') throw s.reason;
+      if (b.status === 'rejected') throw b.reason;
+    });
+    return setup;
+  }
+
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await browser?.close();
+    await stopServer(server);
+  });
+
+  /** A fresh phone-sized browser profile; JS errors on the page fail the test. */
+  async function openPage(locale, options = {}) {
+    await ready();
+    const context = await browser.newContext({ locale, viewport: { width: 390, height: 844 }, ...options });
+    contexts.push(context);
+    context.setDefaultTimeout(15_000);
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(e.message));
+    return page;
+  }
+
+  async function gotoHome(page, dict, query = '') {
+    await page.goto(`${server.base}/${query}`);
+    await page.getByRole('heading', { level: 1, name: dict.title }).waitFor();
+  }
+
+  /** Clicks the search button and returns the /v1/shelters response it caused. */
+  async function search(page, dict) {
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/shelters'),
+      page.getByRole('button', { name: dict.search }).click(),
+    ]);
+    return response;
+  }
+
+  it('in Japanese, lists the 10 nearest earthquake shelters from central Nanao, nearest first', async () => {
+    const page = await openPage('ja-JP');
+    await gotoHome(page, ja);
+    assert.equal(await page.locator('html').getAttribute('lang'), 'ja');
+    assert.equal(await page.getByLabel(ja.lat).inputValue(), '37.0432');
+    assert.equal(await page.getByLabel(ja.lon).inputValue(), '136.9674');
+    assert.equal(await page.getByLabel(ja.hazard).inputValue(), 'earthquake');
+    const filter = page.getByLabel(ja.only_open);
+    assert.equal(await filter.isChecked(), true, 'the open-with-room filter is on by default');
+    await filter.uncheck();
+
+    const response = await search(page, ja);
+    const q = new URL(response.url()).searchParams;
+    assert.equal(q.get('near'), '37.0432,136.9674');
+    assert.equal(q.get('limit'), '10');
+    assert.equal(q.get('hazard'), 'earthquake');
+    assert.equal(q.get('status'), null);
+    assert.equal(q.get('has_room'), null);
+    assert.equal(response.status(), 200);
+    const api = (await response.json()).shelters;
+
+    const cards = page.getByTestId('shelter');
+    await cards.first().waitFor();
+    assert.equal(await cards.count(), 10);
+    const distances = await cards.evaluateAll((els) => els.map((e) => Number(e.dataset.distanceM)));
+    for (const [i, d] of distances.entries()) {
+      assert.ok(Number.isFinite(d), `shelter ${i} has a distance`);
+      if (i > 0) assert.ok(d >= distances[i - 1], `nearest first: ${distances.join(', ')}`);
+    }
+    const names = await page.getByTestId('shelter-name').allTextContents();
+    assert.deepEqual(names, api.map((s) => s.name), 'the page shows the API order, Japanese names');
+    for (const n of names) assert.match(n, JAPANESE);
+    for (const d of await page.getByTestId('distance').allTextContents()) assert.match(d, /\d\s?(m|km)/);
+    const statusTexts = new Set(['open', 'full', 'closed', 'unsafe'].map((s) => ja[`st_${s}`]));
+    for (const s of await page.getByTestId('status').allTextContents()) assert.ok(statusTexts.has(s), `status text ${s}`);
+    for (const f of await page.getByTestId('freshness').allTextContents()) {
+      assert.ok(f === ja.not_confirmed || f.startsWith(ja.confirmed.split('{')[0]), `freshness line: ${f}`);
+    }
+    assert.equal(await page.getByTestId('credit').textContent(), ja.credit);
+    assert.deepEqual(page.errors, []);
+  });
+
+  it('switches to English without reloading, and keeps English after a reload', async () => {
+    const page = await openPage('ja-JP');
+    await gotoHome(page, ja);
+    await page.getByLabel(ja.only_open).uncheck();
+    const api = (await (await search(page, ja)).json()).shelters;
+    await page.getByTestId('shelter').first().waitFor();
+    await page.evaluate(() => { window.sameDocument = true; });
+
+    await page.getByRole('button', { name: 'English' }).click();
+    await page.getByRole('heading', { level: 1, name: en.title }).waitFor();
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+    assert.equal(await page.evaluate(() => window.sameDocument), true, 're-rendered, not reloaded');
+    assert.equal(await page.getByRole('button', { name: 'English' }).getAttribute('aria-pressed'), 'true');
+    const hazard = page.getByLabel(en.hazard);
+    await hazard.selectOption({ label: 'Tsunami' });
+    assert.equal(await hazard.inputValue(), 'tsunami');
+    assert.equal(await page.getByLabel(en.only_open).count(), 1);
+    // The results already on screen are re-rendered in English too.
+    const first = api[0];
+    const firstName = await page.getByTestId('shelter-name').first().textContent();
+    assert.ok(firstName.includes(first.name), `the Japanese name stays beside: ${firstName}`);
+    if (first.name_en) assert.ok(firstName.includes(first.name_en), `English name shown: ${firstName}`);
+    assert.equal(await page.getByTestId('status').first().textContent(), en[`st_${first.status}`]);
+
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: en.title }).waitFor();
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+    assert.equal(await page.getByLabel(en.hazard).locator('option', { hasText: 'Tsunami' }).count(), 1);
+
+    await page.getByRole('button', { name: '日本語' }).click();
+    await page.getByRole('heading', { level: 1, name: ja.title }).waitFor();
+    assert.equal(await page.locator('html').getAttribute('lang'), 'ja');
+    assert.deepEqual(page.errors, []);
+  });
+
+  it('with the open-with-room filter on a fresh registry (all closed), says none match and what to try', async () => {
+    const page = await openPage('ja-JP');
+    await gotoHome(page, ja);
+    const response = await search(page, ja);
+    const q = new URL(response.url()).searchParams;
+    assert.equal(q.get('status'), 'open');
+    assert.equal(q.get('has_room'), 'true');
+    assert.deepEqual((await response.json()).shelters, []);
+    const empty = page.getByTestId('empty');
+    await empty.waitFor();
+    const text = await empty.textContent();
+    assert.ok(text.includes(ja.empty), text);
+    assert.ok(text.includes(ja.empty_hint_filter), text);
+    assert.equal(await page.getByTestId('shelter').count(), 0);
+    assert.deepEqual(page.errors, []);
+  });
+
+  it("shows the server's field error when the latitude is out of range", async () => {
+    const page = await openPage('ja-JP');
+    await gotoHome(page, ja);
+    await page.getByLabel(ja.lat).fill('123');
+    const response = await search(page, ja);
+    assert.equal(response.status(), 400);
+    assert.match(response.headers()['content-type'], /application\/problem\+json/);
+    const problem = await response.json();
+    assert.equal(problem.errors[0].field, 'near');
+
+    const fieldError = page.getByTestId('field-error-near');
+    await fieldError.waitFor();
+    assert.ok((await fieldError.textContent()).includes(problem.errors[0].message));
+    assert.equal(await page.getByTestId('problem-detail').textContent(), problem.detail);
+    assert.equal(await page.getByLabel(ja.lat).getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.getByTestId('shelter').count(), 0);
+    assert.deepEqual(page.errors, []);
+  });
+
+  it('screenshots the Japanese result list', async () => {
+    const page = await openPage('ja-JP');
+    await gotoHome(page, ja);
+    await page.getByLabel(ja.only_open).uncheck();
+    await search(page, ja);
+    await page.getByTestId('shelter').first().waitFor();
+    fs.mkdirSync(SCREENSHOTS, { recursive: true });
+    const file = path.join(SCREENSHOTS, 'results-ja.png');
+    await page.getByTestId('results').screenshot({ path: file });
+    assert.ok(fs.statSync(file).size > 10_000, 'a real picture');
+  });
+
+  it('on a network failure shows a retry message and a Retry button that works', async () => {
+    const page = await openPage('ja-JP');
+    await gotoHome(page, ja);
+    await page.getByLabel(ja.only_open).uncheck();
+    await page.route('**/v1/shelters?*', (route) => route.abort('internetdisconnected'));
+    await page.getByRole('button', { name: ja.search }).click();
+    const failure = page.getByTestId('network-error');
+    await failure.waitFor();
+    assert.ok((await failure.textContent()).includes(ja.net_error));
+    await page.unroute('**/v1/shelters?*');
+    await page.getByRole('button', { name: ja.retry }).click();
+    await page.getByTestId('shelter').first().waitFor();
+    assert.equal(await page.getByTestId('shelter').count(), 10);
+    assert.equal(await page.getByTestId('network-error').count(), 0);
+    assert.deepEqual(page.errors, []);
+  });
+
+  it('searches at once from ?lat=..&lon=.. in the address', async () => {
+    const page = await openPage('ja-JP');
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/shelters'),
+      gotoHome(page, ja, '?lat=37.0613&lon=136.9652'),
+    ]);
+    assert.equal(new URL(response.url()).searchParams.get('near'), '37.0613,136.9652');
+    assert.equal(await page.getByLabel(ja.lat).inputValue(), '37.0613');
+    assert.equal(await page.getByLabel(ja.lon).inputValue(), '136.9652');
+    assert.deepEqual(page.errors, []);
+  });
+
+  it('"Use my location" searches from the device position, and explains a refusal', async () => {
+    const allowed = await openPage('en-US', {
+      geolocation: { latitude: 37.0613, longitude: 136.9652, accuracy: 30 },
+      permissions: ['geolocation'],
+    });
+    await gotoHome(allowed, en);
+    await allowed.getByLabel(en.only_open).uncheck();
+    const [response] = await Promise.all([
+      allowed.waitForResponse((r) => new URL(r.url()).pathname === '/v1/shelters'),
+      allowed.getByRole('button', { name: en.locate }).click(),
+    ]);
+    assert.equal(new URL(response.url()).searchParams.get('near'), '37.06130,136.96520');
+    await allowed.getByTestId('shelter').first().waitFor();
+
+    const denied = await openPage('en-US');
+    await gotoHome(denied, en);
+    await denied.getByRole('button', { name: en.locate }).click();
+    await denied.getByText(en.geo_denied).waitFor();
+    assert.deepEqual([...allowed.errors, ...denied.errors], []);
+  });
+});

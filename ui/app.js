@@ -1,0 +1,297 @@
+// anpi resident UI: nearest shelter that is open, has room and suits the hazard.
+// Plain ES module, no dependencies. Text comes only from i18n/<lang>.json;
+// data from the API is put in the page with textContent / DOM nodes only.
+
+const HAZARDS = ['flood', 'landslide', 'storm_surge', 'earthquake', 'tsunami', 'fire', 'inland_flood', 'volcano'];
+const STATUSES = ['open', 'full', 'closed', 'unsafe'];
+const FIELDS = { near: 'err-near', hazard: 'err-hazard' };
+const NANAO = ['37.0432', '136.9674'];
+const LANG_KEY = 'anpi.lang';
+const TIMEOUT_MS = 20000;
+
+const $ = (id) => document.getElementById(id);
+const form = $('search'), latIn = $('lat'), lonIn = $('lon'), hazardIn = $('hazard'), onlyOpen = $('only-open');
+const results = $('results');
+const dicts = {};
+let lang = 'en', t = {};
+let seq = 0;
+// Everything the page shows is derived from this, so a language switch re-renders it.
+const state = { view: 'idle', query: null, data: null, problem: null, net: null, geo: null, last: null };
+
+const saved = (k, v) => { try { if (v === undefined) return localStorage.getItem(k); localStorage.setItem(k, v); } catch { return null; } };
+
+function tr(key, vars) {
+  const s = Object.hasOwn(t, key) ? t[key] : key;
+  return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : s;
+}
+
+// A translated template whose placeholders may be DOM nodes (e.g. a <time>).
+function trNodes(key, vars) {
+  return tr(key).split(/(\{\w+\})/).filter(Boolean).map((part) => {
+    const m = /^\{(\w+)\}$/.exec(part);
+    return m && m[1] in vars ? vars[m[1]] : part;
+  });
+}
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const k of kids.flat()) if (k != null && k !== false) e.append(k); // strings become text nodes
+  return e;
+}
+
+async function loadDict(l) {
+  if (!dicts[l]) {
+    const r = await fetch(`i18n/${l}.json`);
+    if (!r.ok) throw new Error(`i18n ${l}: ${r.status}`);
+    dicts[l] = await r.json();
+  }
+  return dicts[l];
+}
+
+async function setLang(l, remember) {
+  t = await loadDict(l);
+  lang = l;
+  document.documentElement.lang = l;
+  if (remember) saved(LANG_KEY, l);
+  render();
+}
+
+// ---------- rendering ----------
+
+function render() {
+  document.title = tr('title');
+  for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = tr(e.dataset.i18n);
+  for (const e of document.querySelectorAll('[data-i18n-label]')) e.setAttribute('aria-label', tr(e.dataset.i18nLabel));
+  for (const b of document.querySelectorAll('button[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === lang));
+  const sel = hazardIn.value || state.query?.hazard || 'earthquake';
+  hazardIn.replaceChildren(...HAZARDS.map((h) => el('option', { value: h }, tr('hz_' + h))));
+  hazardIn.value = sel;
+  const g = state.geo;
+  $('geo-msg').textContent = g ? tr(g.key, g.vars) : '';
+  $('geo-msg').classList.toggle('err', !!g?.err);
+  renderFieldErrors();
+  renderResults();
+}
+
+function renderFieldErrors() {
+  const errs = state.view === 'problem' ? state.problem.errors || [] : [];
+  for (const [field, id] of Object.entries(FIELDS)) {
+    const mine = errs.filter((e) => e.field === field).map((e) => e.message);
+    const p = $(id);
+    p.textContent = mine.join(' ');
+    p.hidden = !mine.length;
+    const inputs = field === 'near' ? [latIn, lonIn] : [hazardIn];
+    for (const i of inputs) mine.length ? i.setAttribute('aria-invalid', 'true') : i.removeAttribute('aria-invalid');
+  }
+}
+
+function renderResults() {
+  const v = state.view;
+  results.setAttribute('aria-busy', String(v === 'loading'));
+  const out = [];
+  if (v === 'idle') out.push(el('p', { class: 'hint' }, tr('idle')));
+  else if (v === 'loading') out.push(el('p', { class: 'hint busy', 'data-testid': 'loading' }, tr('searching')));
+  else if (v === 'results') out.push(...listView(state.data, state.query));
+  else if (v === 'problem') out.push(problemView(state.problem));
+  else if (v === 'net') {
+    out.push(el('div', { class: 'box err', 'data-testid': 'network-error' },
+      el('p', {}, tr(state.net.key, state.net.vars)),
+      el('button', { type: 'button', class: 'btn primary', 'data-action': 'retry' }, tr('retry'))));
+    if (state.last) {
+      out.push(el('p', { class: 'hint' }, tr('stale', { time: fmtClock(state.last.at) })));
+      out.push(...listView(state.last.data, state.last.query));
+    }
+  }
+  results.replaceChildren(...out);
+}
+
+function problemView(p) {
+  // Errors for a visible input are shown beside it; the others are listed here.
+  const other = (p.errors || []).filter((e) => !(e.field in FIELDS));
+  return el('div', { class: 'box err', 'data-testid': 'problem' },
+    el('h2', {}, tr('err_title')),
+    p.detail ? el('p', { 'data-testid': 'problem-detail' }, p.detail) : el('p', {}, tr('err_status', { status: p.status })),
+    other.length ? el('ul', { 'data-testid': 'problem-fields' },
+      other.map((e) => el('li', {}, `${Object.hasOwn(t, 'f_' + e.field) ? tr('f_' + e.field) : e.field}: ${e.message}`))) : null,
+    p.status >= 500 || p.status === 429 ? el('button', { type: 'button', class: 'btn primary', 'data-action': 'retry' }, tr('retry')) : null);
+}
+
+function listView(data, q) {
+  const list = data.shelters || [];
+  const head = el('h2', {}, tr('results'));
+  if (!list.length) {
+    return [head, el('div', { class: 'box', 'data-testid': 'empty' },
+      el('p', {}, tr('empty')),
+      el('p', {}, tr(q.onlyOpen ? 'empty_hint_filter' : 'empty_hint')))];
+  }
+  return [head,
+    el('p', { class: 'hint' }, tr('count', { n: list.length, hazard: tr('hz_' + q.hazard) })),
+    el('ol', { class: 'shelters', 'data-testid': 'shelter-list' }, list.map(card))];
+}
+
+function card(s) {
+  const status = STATUSES.includes(s.status) ? s.status : 'closed';
+  const name = lang === 'en' && s.name_en
+    ? [el('span', { lang: 'en' }, s.name_en), ' ', el('span', { class: 'alt', lang: 'ja' }, s.name)]
+    : [el('span', { lang: 'ja' }, s.name)];
+  const cap = s.capacity || {};
+  // As the server counts room: indoor space where there is any, else outdoor.
+  const capText = cap.indoor > 0 ? tr('cap_indoor', { cap: num(cap.indoor) })
+    : cap.outdoor > 0 ? tr('cap_outdoor', { cap: num(cap.outdoor) }) : tr('cap_unknown');
+  const showOcc = status === 'open' || status === 'full' || s.occupancy > 0;
+  const loc = s.location;
+  return el('li', { class: 'card st-' + status, 'data-testid': 'shelter', 'data-status': status, 'data-distance-m': s.distance_m ?? '' },
+    el('div', { class: 'top' },
+      el('h3', { class: 'name', 'data-testid': 'shelter-name' }, name),
+      typeof s.distance_m === 'number' ? el('span', { class: 'dist', 'data-testid': 'distance' }, tr('away', { d: dist(s.distance_m) })) : null),
+    el('p', { class: 'meta' },
+      el('span', { class: 'badge st-' + status, 'data-testid': 'status' }, tr('st_' + status)), ' ',
+      Object.hasOwn(t, 'k_' + s.kind) ? el('span', { class: 'kind' }, tr('k_' + s.kind)) : null),
+    el('p', { class: 'occ' }, showOcc ? `${tr('occ', { occ: num(s.occupancy ?? 0) })} / ${capText}` : capText),
+    s.needs?.length ? el('p', { class: 'needs' }, tr('needs', { list: s.needs.join(lang === 'ja' ? '、' : ', ') })) : null,
+    freshness(s),
+    s.address ? el('p', { class: 'addr' }, tr('address', { a: s.address })) : null,
+    el('p', { class: 'actions' },
+      loc ? el('a', { class: 'btn secondary', href: `geo:${loc.lat},${loc.lon}` }, tr('directions')) : null,
+      s.phone ? el('a', { class: 'btn secondary', href: 'tel:' + s.phone.replace(/[^\d+]/g, '') }, tr('call', { phone: s.phone })) : null));
+}
+
+function freshness(s) {
+  const when = s.as_of || s.updated_at;
+  const d = when ? new Date(when) : null;
+  if (!d || isNaN(d)) return el('p', { class: 'fresh none', 'data-testid': 'freshness' }, tr('not_confirmed'));
+  const time = el('time', { datetime: d.toISOString(), title: d.toLocaleString(lang) }, ago(d));
+  return el('p', { class: 'fresh', 'data-testid': 'freshness' },
+    trNodes(s.updated_by ? 'confirmed' : 'confirmed_anon', { time, who: s.updated_by }));
+}
+
+const num = (n) => new Intl.NumberFormat(lang).format(n);
+const dist = (m) => (m < 1000 ? `${num(Math.round(m))} m`
+  : `${new Intl.NumberFormat(lang, { maximumFractionDigits: m < 10000 ? 1 : 0 }).format(m / 1000)} km`);
+const fmtClock = (d) => d.toLocaleTimeString(lang, { hour: '2-digit', minute: '2-digit' });
+
+function ago(d) {
+  const s = Math.min(0, (d.getTime() - Date.now()) / 1000); // a clock ahead of ours is "now"
+  const rtf = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
+  for (const [unit, size] of [['year', 31536000], ['month', 2592000], ['day', 86400], ['hour', 3600], ['minute', 60]]) {
+    if (Math.abs(s) >= size) return rtf.format(Math.trunc(s / size), unit);
+  }
+  return rtf.format(0, 'minute');
+}
+
+// ---------- searching ----------
+
+function readForm() {
+  let lat = latIn.value.normalize('NFKC').trim(), lon = lonIn.value.normalize('NFKC').trim();
+  if (!lon && lat.includes(',')) [lat, lon] = lat.split(',').map((x) => x.trim()); // a pasted "lat,lon"
+  return { lat, lon, hazard: hazardIn.value || 'earthquake', onlyOpen: onlyOpen.checked };
+}
+
+async function search(q = readForm()) {
+  const my = ++seq;
+  state.query = q;
+  state.view = 'loading';
+  render();
+  let url = `/v1/shelters?near=${encodeURIComponent(q.lat)},${encodeURIComponent(q.lon)}&limit=10&hazard=${encodeURIComponent(q.hazard)}`;
+  if (q.onlyOpen) url += '&status=open&has_room=true';
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), TIMEOUT_MS);
+  let res, body;
+  try {
+    res = await fetch(url, { signal: ctl.signal, headers: { accept: 'application/json' } });
+    body = await res.json().catch(() => null);
+  } catch (e) {
+    if (my !== seq) return;
+    state.view = 'net';
+    state.net = { key: e.name === 'AbortError' ? 'timeout' : navigator.onLine === false ? 'offline' : 'net_error' };
+    return render();
+  } finally {
+    clearTimeout(timer);
+  }
+  if (my !== seq) return;
+  if (res.ok && body && Array.isArray(body.shelters)) {
+    state.view = 'results';
+    state.data = body;
+    state.last = { data: body, query: q, at: new Date() };
+    const u = new URL(location.href);
+    u.searchParams.set('lat', q.lat);
+    u.searchParams.set('lon', q.lon);
+    u.searchParams.set('hazard', q.hazard);
+    history.replaceState(null, '', u);
+  } else if (body && typeof body === 'object' && !res.ok) {
+    state.view = 'problem';
+    state.problem = { status: res.status, detail: body.detail || body.title || '', errors: Array.isArray(body.errors) ? body.errors : [] };
+  } else {
+    // A proxy's HTML error page, a cut-off body: treat as a network problem, retryable.
+    state.view = 'net';
+    state.net = res.ok ? { key: 'net_error' } : { key: 'err_status', vars: { status: res.status } };
+  }
+  render();
+  if (state.view === 'problem' && state.problem.errors.some((e) => e.field === 'near')) latIn.focus();
+  else results.scrollIntoView({ block: 'start' }); // on a phone the form fills the screen
+}
+
+function locate() {
+  if (!navigator.geolocation || !window.isSecureContext) {
+    state.geo = { key: 'geo_unsupported', err: true };
+    return render();
+  }
+  state.geo = { key: 'locating' };
+  render();
+  navigator.geolocation.getCurrentPosition((pos) => {
+    latIn.value = pos.coords.latitude.toFixed(5);
+    lonIn.value = pos.coords.longitude.toFixed(5);
+    state.geo = { key: 'geo_ok', vars: { acc: Math.round(pos.coords.accuracy) } };
+    search();
+  }, (err) => {
+    state.geo = { key: err.code === 1 ? 'geo_denied' : err.code === 3 ? 'geo_timeout' : 'geo_unavailable', err: true };
+    render();
+  }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
+}
+
+// ---------- start ----------
+
+form.addEventListener('submit', (e) => { e.preventDefault(); search(); });
+$('locate').addEventListener('click', locate);
+results.addEventListener('click', (e) => {
+  if (e.target.closest('[data-action="retry"]')) search(state.query || readForm());
+});
+for (const b of document.querySelectorAll('button[data-lang]')) {
+  b.addEventListener('click', async () => {
+    const msg = $('lang-msg');
+    try {
+      await setLang(b.dataset.lang, true);
+      msg.hidden = true;
+    } catch {
+      msg.textContent = tr('lang_failed');
+      msg.hidden = false;
+    }
+  });
+}
+
+const params = new URLSearchParams(location.search);
+const pLat = params.get('lat'), pLon = params.get('lon'), pHaz = params.get('hazard');
+latIn.value = pLat ?? NANAO[0];
+lonIn.value = pLon ?? NANAO[1];
+if (HAZARDS.includes(pHaz)) state.query = { hazard: pHaz };
+
+(async function start() {
+  const stored = saved(LANG_KEY);
+  const first = stored === 'ja' || stored === 'en' ? stored
+    : (navigator.language || '').toLowerCase().startsWith('ja') ? 'ja' : 'en';
+  // On a bad network keep trying: the chosen language, then the other one.
+  for (let i = 0; ; i++) {
+    try {
+      await setLang(i % 2 ? (first === 'ja' ? 'en' : 'ja') : first, false);
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** (i >> 1), 10000)));
+    }
+  }
+  if (pLat && pLon) search();
+})();
