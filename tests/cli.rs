@@ -83,13 +83,12 @@ async fn token_and_imports_from_the_command_line(backend: Backend) {
         outcome["open"].as_u64().unwrap()
     );
     let r = app
-        .client
-        .patch(app.url("/v1/shelters/CC0000000518"))
-        .bearer_auth(&token)
-        .json(&json!({"occupancy": 200}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(
+            &token,
+            "/v1/shelters/CC0000000518",
+            json!({"occupancy": 200}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     app.stop().await;
 }

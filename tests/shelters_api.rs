@@ -107,13 +107,12 @@ async fn nearest_filters_by_hazard_status_and_room(backend: Backend) {
     let token = app.token("Nanao HQ", &[NANAO]).await;
     let far = hits[4]["id"].as_str().unwrap().to_owned();
     let r = app
-        .client
-        .patch(app.url(&format!("/v1/shelters/{far}")))
-        .bearer_auth(&token)
-        .json(&json!({"status": "open", "occupancy": 3}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(
+            &token,
+            &format!("/v1/shelters/{far}"),
+            json!({"status": "open", "occupancy": 3}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let (_, body) = app
         .get_json("/v1/shelters?near=37.0432,136.9674&hazard=tsunami&status=open&has_room=true")
@@ -160,22 +159,17 @@ async fn officials_act_only_in_their_municipality(backend: Backend) {
     let problem = expect_problem(r, 403).await;
     assert!(problem["detail"].as_str().unwrap().contains(NANAO));
     let r = app
-        .client
-        .put(app.url(&format!("/v1/municipalities/{NANAO}/shelter-status")))
-        .bearer_auth(&sapporo)
-        .header("content-type", "text/csv")
-        .body("ID,地区,名称,人数,時点\n")
-        .send()
-        .await
-        .unwrap();
+        .upload_as(
+            &sapporo,
+            &format!("/v1/municipalities/{NANAO}/shelter-status"),
+            "text/csv",
+            "ID,地区,名称,人数,時点\n",
+        )
+        .await;
     expect_problem(r, 403).await;
     let r = app
-        .client
-        .get(app.url(&format!("/v1/shelters/{SCHOOL}/history")))
-        .bearer_auth(&sapporo)
-        .send()
-        .await
-        .unwrap();
+        .get_as(&sapporo, &format!("/v1/shelters/{SCHOOL}/history"))
+        .await;
     expect_problem(r, 403).await;
     assert_eq!(
         everything(&app).await,
@@ -199,12 +193,8 @@ async fn officials_act_only_in_their_municipality(backend: Backend) {
 
     // The audit trail says who changed what, before and after.
     let history: Value = app
-        .client
-        .get(app.url(&format!("/v1/shelters/{SCHOOL}/history")))
-        .bearer_auth(&nanao)
-        .send()
+        .get_as(&nanao, &format!("/v1/shelters/{SCHOOL}/history"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -222,26 +212,17 @@ async fn officials_act_only_in_their_municipality(backend: Backend) {
 async fn occupancy_at_capacity_makes_a_shelter_full(backend: Backend) {
     let app = TestApp::start(backend).await;
     let token = app.token("Nanao HQ", &[NANAO]).await;
-    let patch = |body: Value| {
-        app.client
-            .patch(app.url(&format!("/v1/shelters/{SCHOOL}")))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
+    let path = format!("/v1/shelters/{SCHOOL}");
+    let patch = async |body: Value| -> Value {
+        app.patch_as(&token, &path, body)
+            .await
+            .json()
+            .await
+            .unwrap()
     };
-    let s: Value = patch(json!({"status": "open", "occupancy": 10}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s = patch(json!({"status": "open", "occupancy": 10})).await;
     assert_eq!(s["status"], "open");
-    let s: Value = patch(json!({"occupancy": 1371}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s = patch(json!({"occupancy": 1371})).await;
     assert_eq!(s["status"], "full");
     let (_, body) = app
         .get_json("/v1/shelters?near=37.03803,136.95849&limit=3&has_room=true")
@@ -253,20 +234,10 @@ async fn occupancy_at_capacity_makes_a_shelter_full(backend: Backend) {
             .iter()
             .all(|h| h["id"] != SCHOOL)
     );
-    let s: Value = patch(json!({"occupancy": 1200}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s = patch(json!({"occupancy": 1200})).await;
     assert_eq!(s["status"], "open");
     // An explicit status wins over the count.
-    let s: Value = patch(json!({"status": "open", "occupancy": 1500}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s = patch(json!({"status": "open", "occupancy": 1500})).await;
     assert_eq!(s["status"], "open");
     app.stop().await;
 }
@@ -315,13 +286,8 @@ async fn bad_queries_get_field_errors(backend: Backend) {
         (json!({"colour": "red"}), "colour"),
     ] {
         let r = app
-            .client
-            .patch(app.url(&format!("/v1/shelters/{SCHOOL}")))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .patch_as(&token, &format!("/v1/shelters/{SCHOOL}"), body.clone())
+            .await;
         let problem = expect_problem(r, 400).await;
         let got = problem["errors"][0]["field"].as_str().unwrap();
         assert!(
@@ -340,13 +306,8 @@ async fn bad_queries_get_field_errors(backend: Backend) {
         .unwrap();
     expect_problem(r, 400).await;
     let r = app
-        .client
-        .patch(app.url("/v1/shelters/NO-SUCH-ID"))
-        .bearer_auth(&token)
-        .json(&json!({"status": "open"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(&token, "/v1/shelters/NO-SUCH-ID", json!({"status": "open"}))
+        .await;
     expect_problem(r, 404).await;
     let r = app
         .client
@@ -490,13 +451,12 @@ async fn changes_survive_a_restart(backend: Backend) {
     let app = TestApp::start(backend).await;
     let token = app.token("Nanao HQ", &[NANAO]).await;
     let r = app
-        .client
-        .patch(app.url(&format!("/v1/shelters/{SCHOOL}")))
-        .bearer_auth(&token)
-        .json(&json!({"status": "unsafe", "needs": ["structural check"]}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(
+            &token,
+            &format!("/v1/shelters/{SCHOOL}"),
+            json!({"status": "unsafe", "needs": ["structural check"]}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let acknowledged: Value = r.json().await.unwrap();
     let db = app.stop().await;
@@ -509,13 +469,12 @@ async fn changes_survive_a_restart(backend: Backend) {
     assert_eq!(all["shelters"].as_array().unwrap().len(), 112);
     // The token still works: its hash key was kept.
     let r = app
-        .client
-        .patch(app.url(&format!("/v1/shelters/{SCHOOL}")))
-        .bearer_auth(&token)
-        .json(&json!({"status": "closed"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_as(
+            &token,
+            &format!("/v1/shelters/{SCHOOL}"),
+            json!({"status": "closed"}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     app.stop().await;
 }

@@ -38,14 +38,13 @@ async fn replaying_every_snapshot_leaves_the_last_state(backend: Backend) {
     let mut last_as_of = String::new();
     for file in &files {
         let r = app
-            .client
-            .put(app.url("/v1/municipalities/172022/shelter-status"))
-            .bearer_auth(&token)
-            .header("content-type", "text/csv")
-            .body(std::fs::read(file).unwrap())
-            .send()
-            .await
-            .unwrap();
+            .upload_as(
+                &token,
+                "/v1/municipalities/172022/shelter-status",
+                "text/csv",
+                std::fs::read(file).unwrap(),
+            )
+            .await;
         let status = r.status();
         let outcome: Value = r.json().await.unwrap();
         assert_eq!(status, 200, "{}: {outcome}", file.display());
@@ -87,12 +86,8 @@ async fn replaying_every_snapshot_leaves_the_last_state(backend: Backend) {
     assert!(shelters.iter().any(|s| s["id"] == "NEW002"));
     // Every listed snapshot change is in the audit trail.
     let history: Value = app
-        .client
-        .get(app.url("/v1/shelters/CC0000000518/history"))
-        .bearer_auth(&token)
-        .send()
+        .get_as(&token, "/v1/shelters/CC0000000518/history")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

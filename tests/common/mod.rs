@@ -174,6 +174,54 @@ impl TestApp {
             .expect("token")
     }
 
+    /// `PATCH path` with a JSON body, as the holder of `token`.
+    pub async fn patch_as(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("PATCH")
+    }
+
+    /// `GET path` as the holder of `token`.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// A CSV upload (`PUT` for snapshots, `POST` for imports) as the holder of `token`.
+    pub async fn upload_as(
+        &self,
+        token: &str,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let request = if path.ends_with("/shelter-status") {
+            self.client.put(self.url(path))
+        } else {
+            self.client.post(self.url(path))
+        };
+        request
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("upload")
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self.client.get(self.url(path)).send().await.expect("GET");
         let status = r.status().as_u16();
