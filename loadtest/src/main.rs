@@ -1,1 +1,33 @@
-fn main() {}
+//! anpi's benchmarks. Each scenario measures anpi beside a peer on the same
+//! data in the same run and prints a Markdown section for `BENCHMARKS.md`.
+//!
+//! - `geo`: nearest open tsunami shelters with room among synthetic shelters
+//!   spread like Japan's, in process, over HTTP (wrk), and in PostGIS.
+
+mod geo;
+mod synthetic;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "anpi-loadtest",
+    about = "anpi benchmarks (loopback only, bounded in time)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Nearest-shelter queries: anpi in-process and over HTTP vs PostGIS KNN.
+    Geo(geo::GeoArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().scenario {
+        Scenario::Geo(args) => geo::run(args).await,
+    }
+}
