@@ -11,6 +11,7 @@ use crate::auth::Secret;
 use crate::config::{ServeConfig, redact_url};
 use crate::geoindex::ShelterIndex;
 use crate::import;
+use crate::live::Node;
 use crate::sample;
 use crate::store::{Actor, Store};
 
@@ -21,6 +22,8 @@ pub struct AppState {
     /// Shelters in memory, in step with every committed write.
     pub index: ShelterIndex,
     pub secret: Arc<Secret>,
+    /// Live updates: local WebSocket subscribers and the broker.
+    pub live: Node,
     pub metrics: PrometheusHandle,
     pub limits: Limits,
 }
@@ -65,10 +68,12 @@ impl App {
             backend = store.backend_name(),
             "index built"
         );
+        let live = Node::start(&config.live, store.clone(), index.clone()).await?;
         Ok(App {
             state: AppState {
                 store,
                 index,
+                live,
                 secret: Arc::new(secret),
                 metrics: prometheus(),
                 limits: Limits {
@@ -87,11 +92,13 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let store = app.state.store.clone();
+    let live = app.state.live.clone();
     let router = crate::http::router(app.state);
     tracing::info!(addr = %addr, "listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
+    live.shutdown();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -57,6 +57,60 @@ pub struct ServeConfig {
     /// Largest CSV upload accepted, in bytes (a national list is a few MB).
     #[arg(long, env = "ANPI_MAX_UPLOAD_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_upload_bytes: usize,
+
+    #[command(flatten)]
+    pub live: LiveConfig,
+}
+
+/// The live path: which broker, and the bounds that keep a surge in check.
+#[derive(Args, Clone, Debug)]
+pub struct LiveConfig {
+    /// One Redis for live updates across instances (`redis://host:port`).
+    /// Without it (and without a cluster) events stay in this process.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// A Redis Cluster instead, with sharded pub/sub: `host:port,host:port,…`
+    /// (any of its nodes; the rest are discovered).
+    #[arg(long, env = "ANPI_REDIS_CLUSTER")]
+    pub redis_cluster: Option<String>,
+
+    /// Events kept per channel for clients that reconnect with `since`.
+    #[arg(long, env = "ANPI_LIVE_HISTORY", default_value_t = 1000)]
+    pub history_size: usize,
+
+    /// How long an event stays replayable, in seconds.
+    #[arg(long, env = "ANPI_LIVE_HISTORY_TTL", default_value_t = 3600)]
+    pub history_ttl_secs: u64,
+
+    /// Frames queued per connection before the client counts as too slow
+    /// and is closed (code 4008) to resume with `since`.
+    #[arg(long, env = "ANPI_LIVE_QUEUE", default_value_t = 1024)]
+    pub queue: usize,
+
+    /// WebSocket connections this instance holds at once; more get 503.
+    /// A process may open 20,000 files here, so the default leaves room for
+    /// the database pool, Redis and the listener.
+    #[arg(long, env = "ANPI_LIVE_MAX_CONNECTIONS", default_value_t = 19_500)]
+    pub max_connections: usize,
+
+    /// Seconds between server pings; a client silent for three is dropped.
+    #[arg(long, env = "ANPI_LIVE_PING", default_value_t = 25)]
+    pub ping_secs: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_cluster: None,
+            history_size: 1000,
+            history_ttl_secs: 3600,
+            queue: 1024,
+            max_connections: 19_500,
+            ping_secs: 25,
+        }
+    }
 }
 
 impl Default for ServeConfig {
@@ -69,6 +123,7 @@ impl Default for ServeConfig {
             },
             sample_data: true,
             max_upload_bytes: 64 * 1024 * 1024,
+            live: LiveConfig::default(),
         }
     }
 }

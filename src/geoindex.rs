@@ -133,6 +133,30 @@ impl ShelterIndex {
             .collect()
     }
 
+    /// Every located shelter within `radius_m` of `at` (straight-line on the
+    /// sphere), in no particular order.
+    pub fn within(&self, at: LatLon, radius_m: f64) -> Vec<Arc<Shelter>> {
+        const EARTH_RADIUS_M: f64 = 6_371_008.8;
+        let chord = 2.0
+            * (radius_m / (2.0 * EARTH_RADIUS_M))
+                .min(std::f64::consts::FRAC_PI_2)
+                .sin();
+        let inner = self.read();
+        inner
+            .tree
+            .locate_within_distance(unit_vector(at), chord * chord)
+            .filter_map(|e| inner.by_id.get(&e.data).cloned())
+            .collect()
+    }
+
+    /// Replaces the whole content (after the bus was down and writes made on
+    /// other instances may have been missed).
+    pub fn replace_all(&self, shelters: impl IntoIterator<Item = Shelter>) {
+        let fresh = Self::new(shelters);
+        let fresh = std::mem::take(&mut *fresh.inner.write().unwrap_or_else(|e| e.into_inner()));
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+    }
+
     /// Shelters passing `filter`, ordered by id (a stable order for paging).
     pub fn list(&self, filter: &ShelterFilter) -> Vec<Arc<Shelter>> {
         let inner = self.read();

@@ -29,5 +29,6 @@ pub mod error;
 pub mod geoindex;
 pub mod http;
 pub mod import;
+pub mod live;
 pub mod sample;
 pub mod store;

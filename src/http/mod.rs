@@ -3,6 +3,7 @@
 
 mod extract;
 mod health;
+mod live;
 pub mod shelters;
 mod ui;
 
@@ -29,6 +30,7 @@ use crate::app::AppState;
     ),
     modifiers(&OfficialToken),
     tags((name = "shelters", description = "The shelter registry and live state"),
+         (name = "live", description = "Live updates over WebSocket (docs/live-protocol.md)"),
          (name = "operations", description = "Health and metrics"))
 )]
 struct ApiDoc;
@@ -53,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     let upload_limit = state.limits.max_upload_bytes;
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(shelters::router())
+        .merge(live::router())
         .merge(health::router())
         .split_for_parts();
     let openapi_json = describe_itself(openapi)

@@ -301,7 +301,7 @@ pub async fn update_shelter(
         .store
         .update_live(&crate::store::Actor::Official(official), &id, &update)
         .await?;
-    state.index.upsert(shelter.clone());
+    state.live.shelters_changed(vec![shelter.clone()]);
     Ok(Json(shelter))
 }
 
@@ -425,9 +425,9 @@ pub async fn import_shelters(
         .await?;
     outcome.problems.extend(parsed.problems);
     outcome.problems.sort_by_key(|p| p.line);
-    for shelter in outcome.changed.drain(..) {
-        state.index.upsert(shelter);
-    }
+    state
+        .live
+        .shelters_changed(std::mem::take(&mut outcome.changed));
     Ok(Json(outcome))
 }
 
@@ -479,9 +479,9 @@ pub async fn put_shelter_status(
                 .collect(),
         ));
     }
-    for shelter in outcome.changed.drain(..) {
-        state.index.upsert(shelter);
-    }
+    state
+        .live
+        .shelters_changed(std::mem::take(&mut outcome.changed));
     Ok(Json(outcome))
 }
 

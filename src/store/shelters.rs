@@ -244,6 +244,20 @@ impl Store {
         to_shelters(rows)
     }
 
+    /// One municipality's shelters (a live `area:` snapshot).
+    pub async fn shelters_of(
+        &self,
+        municipality: &MunicipalityCode,
+    ) -> anyhow::Result<Vec<Shelter>> {
+        let rows: Vec<ShelterRow> = on_backend!(self, |pool| {
+            sqlx::query_as(select_shelter!("where municipality = $1 order by id"))
+                .bind(municipality.as_str())
+                .fetch_all(pool)
+                .await
+        })?;
+        to_shelters(rows)
+    }
+
     pub async fn shelter(&self, id: &str) -> anyhow::Result<Option<Shelter>> {
         let row: Option<ShelterRow> = on_backend!(self, |pool| {
             sqlx::query_as(select_shelter!("where id = $1"))

@@ -1,0 +1,472 @@
+//! Live updates: the node that ties the local [`hub::Hub`] of WebSocket
+//! subscribers to a [`broker::Broker`] (in process, Redis or Redis Cluster).
+//!
+//! - Publishing always goes through the broker, on one node as on many: the
+//!   broker assigns the sequence number, keeps the event for replay and
+//!   delivers it back to every instance with subscribers, this one included.
+//! - An instance subscribes the broker to a channel only while it has a local
+//!   subscriber to it (the first joins, the last leaves).
+//! - One dispatcher task per instance takes what the broker delivers and fans
+//!   each frame out to local connection queues without awaiting.
+//! - A shelter change is published to its `area:` and `cell:` channels and,
+//!   as a list of ids, to the internal `registry` channel that every
+//!   instance listens to so its shelter index follows writes made elsewhere.
+//!
+//! The protocol is described in `docs/live-protocol.md`.
+
+pub mod broker;
+pub mod channel;
+pub mod conn;
+pub mod hub;
+pub mod redis;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use self::broker::{Broker, BrokerEvent, Frame, HistoryLimits, MemoryBroker, Position, event_tail};
+use self::channel::{CELL_RESOLUTION, Channel};
+use self::conn::{Caught, Since};
+use self::hub::{Hub, Subscriber};
+use crate::config::LiveConfig;
+use crate::domain::shelter::{LatLon, Shelter};
+use crate::geoindex::ShelterIndex;
+use crate::store::Store;
+
+/// Per-instance settings of the live path.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Frames a connection's queue holds before the client counts as too slow.
+    pub queue: usize,
+    /// WebSocket connections this instance accepts at once.
+    pub max_connections: usize,
+    /// Server ping interval; a client silent for three is dropped.
+    pub ping: Duration,
+    pub history: HistoryLimits,
+}
+
+impl From<&LiveConfig> for Settings {
+    fn from(c: &LiveConfig) -> Self {
+        Settings {
+            queue: c.queue.max(8),
+            max_connections: c.max_connections,
+            ping: Duration::from_secs(c.ping_secs.max(1)),
+            history: HistoryLimits {
+                size: c.history_size.max(1),
+                ttl: Duration::from_secs(c.history_ttl_secs.max(1)),
+            },
+        }
+    }
+}
+
+/// Failures a subscriber is told about (and retries after).
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Broker(#[from] broker::BrokerError),
+    #[error("store: {0}")]
+    Store(#[from] anyhow::Error),
+}
+
+/// A cheap handle; clones share one node.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    broker: Arc<dyn Broker>,
+    hub: Hub,
+    store: Store,
+    index: ShelterIndex,
+    settings: Settings,
+    connections: AtomicUsize,
+    next_conn: AtomicU64,
+    publications: mpsc::UnboundedSender<Publication>,
+    /// Serialises "first local subscriber joins → broker subscribe" against
+    /// "last leaves → broker unsubscribe" per channel (sharded by name), so a
+    /// join racing a leave never ends with subscribers but no subscription.
+    membership: Box<[AsyncMutex<()>]>,
+    recovering: AtomicBool,
+    shutdown: CancellationToken,
+}
+
+struct Publication {
+    channel: Channel,
+    tail: String,
+    done: Option<oneshot::Sender<Position>>,
+}
+
+impl Node {
+    /// Connects the broker named in the config (in process when none is)
+    /// and starts the dispatcher and the publisher.
+    pub async fn start(
+        config: &LiveConfig,
+        store: Store,
+        index: ShelterIndex,
+    ) -> anyhow::Result<Node> {
+        let settings = Settings::from(config);
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let broker: Arc<dyn Broker> = match (&config.redis_cluster, &config.redis_url) {
+            (Some(nodes), _) => {
+                let nodes: Vec<String> = nodes.split(',').map(|n| n.trim().to_owned()).collect();
+                Arc::new(redis::RedisBroker::cluster(&nodes, settings.history, events_tx).await?)
+            }
+            (None, Some(url)) => {
+                Arc::new(redis::RedisBroker::single(url, settings.history, events_tx).await?)
+            }
+            (None, None) => Arc::new(MemoryBroker::new(settings.history, events_tx)),
+        };
+        tracing::info!(broker = broker.name(), "live broker ready");
+        let (pub_tx, pub_rx) = mpsc::unbounded_channel();
+        let node = Node {
+            inner: Arc::new(Inner {
+                broker,
+                hub: Hub::default(),
+                store,
+                index,
+                settings,
+                connections: AtomicUsize::new(0),
+                next_conn: AtomicU64::new(1),
+                publications: pub_tx,
+                membership: (0..64).map(|_| AsyncMutex::new(())).collect(),
+                recovering: AtomicBool::new(false),
+                shutdown: CancellationToken::new(),
+            }),
+        };
+        node.inner.broker.subscribe(&Channel::Registry).await?;
+        tokio::spawn(node.clone().dispatch(events_rx));
+        tokio::spawn(node.clone().publish_in_order(pub_rx));
+        Ok(node)
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Stops the background tasks (when the server stops).
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// A place for one more connection, or `None` at the cap.
+    pub fn admit(&self) -> Option<Admission> {
+        let inner = &self.inner;
+        let before = inner.connections.fetch_add(1, Ordering::AcqRel);
+        if before >= inner.settings.max_connections {
+            inner.connections.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!("anpi_live_refused_total").increment(1);
+            return None;
+        }
+        metrics::gauge!("anpi_live_connections").increment(1.0);
+        Some(Admission {
+            node: self.clone(),
+            conn: inner.next_conn.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// Publishes and waits until the broker has numbered the event.
+    pub async fn publish(
+        &self,
+        channel: Channel,
+        kind: &str,
+        data: &impl Serialize,
+    ) -> anyhow::Result<Position> {
+        let (done, position) = oneshot::channel();
+        self.enqueue(channel, kind, data, Some(done))?;
+        Ok(position.await?)
+    }
+
+    /// Publishes after the writes before it, without waiting; retried until
+    /// the broker takes it.
+    pub fn publish_later(&self, channel: Channel, kind: &str, data: &impl Serialize) {
+        if let Err(e) = self.enqueue(channel, kind, data, None) {
+            tracing::error!(error = %e, "could not queue an event");
+        }
+    }
+
+    fn enqueue(
+        &self,
+        channel: Channel,
+        kind: &str,
+        data: &impl Serialize,
+        done: Option<oneshot::Sender<Position>>,
+    ) -> anyhow::Result<()> {
+        let tail = event_tail(kind, &serde_json::to_string(data)?);
+        self.inner
+            .publications
+            .send(Publication {
+                channel,
+                tail,
+                done,
+            })
+            .map_err(|_| anyhow::anyhow!("the live publisher has stopped"))
+    }
+
+    /// Shelters changed (after their write committed): the local index now,
+    /// every subscriber and every other instance through the broker.
+    pub fn shelters_changed(&self, shelters: Vec<Shelter>) {
+        let mut ids = Vec::with_capacity(shelters.len());
+        for shelter in shelters {
+            self.publish_later(
+                Channel::Area(shelter.site.municipality.clone()),
+                "shelter.updated",
+                &shelter,
+            );
+            if let Some(at) = shelter.site.location {
+                self.publish_later(Channel::cell_at(at), "shelter.updated", &shelter);
+            }
+            ids.push(shelter.site.id.clone());
+            self.inner.index.upsert(shelter);
+        }
+        for chunk in ids.chunks(500) {
+            self.publish_later(
+                Channel::Registry,
+                "registry.changed",
+                &json!({ "ids": chunk }),
+            );
+        }
+    }
+
+    /// One publisher per instance: events leave in the order they were
+    /// queued, and one the broker refuses (Redis away) is retried, not lost.
+    async fn publish_in_order(self, mut queue: mpsc::UnboundedReceiver<Publication>) {
+        let published = metrics::counter!("anpi_live_events_published_total");
+        loop {
+            let p = tokio::select! {
+                () = self.inner.shutdown.cancelled() => return,
+                p = queue.recv() => match p { Some(p) => p, None => return },
+            };
+            let mut delay = Duration::from_millis(50);
+            loop {
+                match self.inner.broker.publish(&p.channel, &p.tail).await {
+                    Ok(position) => {
+                        published.increment(1);
+                        if let Some(done) = p.done {
+                            let _ = done.send(position);
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, channel = %p.channel, "publish failed; retrying");
+                        tokio::select! {
+                            () = self.inner.shutdown.cancelled() => return,
+                            () = tokio::time::sleep(delay) => {}
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes what the broker delivers and fans it out.
+    async fn dispatch(self, mut events: mpsc::UnboundedReceiver<BrokerEvent>) {
+        loop {
+            let event = tokio::select! {
+                () = self.inner.shutdown.cancelled() => return,
+                e = events.recv() => match e { Some(e) => e, None => return },
+            };
+            match event {
+                BrokerEvent::Frame(frame) => {
+                    if &*frame.channel == "registry" {
+                        self.registry_changed(&frame);
+                    } else {
+                        self.inner.hub.broadcast(&frame);
+                    }
+                }
+                BrokerEvent::Disconnected => self.recover_from_broker_loss(),
+            }
+        }
+    }
+
+    fn registry_changed(&self, frame: &Frame) {
+        #[derive(Deserialize)]
+        struct Changed {
+            data: Ids,
+        }
+        #[derive(Deserialize)]
+        struct Ids {
+            ids: Vec<String>,
+        }
+        let Ok(changed) = serde_json::from_str::<Changed>(frame.bytes.as_str()) else {
+            return;
+        };
+        let node = self.clone();
+        tokio::spawn(async move {
+            for id in changed.data.ids {
+                match node.inner.store.shelter(&id).await {
+                    Ok(Some(s)) => node.inner.index.upsert(s),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not refresh a shelter"),
+                }
+            }
+        });
+    }
+
+    /// The broker link dropped: wait until it answers again, reload the index
+    /// (writes made elsewhere meanwhile were not heard of) and make every
+    /// local subscriber check what it missed — twice, because resubscription
+    /// happens in the background and an event may slip in between.
+    fn recover_from_broker_loss(&self) {
+        metrics::counter!("anpi_live_broker_disconnects_total").increment(1);
+        if self.inner.recovering.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::warn!("lost the live broker; recovering");
+        let node = self.clone();
+        tokio::spawn(async move {
+            let inner = &node.inner;
+            while inner.broker.ping().await.is_err() {
+                tokio::select! {
+                    () = inner.shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            inner.recovering.store(false, Ordering::Release);
+            match inner.store.all_shelters().await {
+                Ok(all) => inner.index.replace_all(all),
+                Err(e) => tracing::error!(error = %e, "could not reload the shelter index"),
+            }
+            inner.hub.check_all();
+            tracing::info!("live broker back; subscribers are catching up");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            inner.hub.check_all();
+        });
+    }
+
+    fn membership_lock(&self, name: &str) -> &AsyncMutex<()> {
+        let hash = name
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        &self.inner.membership[hash % self.inner.membership.len()]
+    }
+
+    /// Adds a local subscriber; the first one subscribes the broker.
+    async fn join(
+        &self,
+        channel: &Channel,
+        name: &Arc<str>,
+        me: &Subscriber,
+    ) -> Result<(), LiveError> {
+        let _guard = self.membership_lock(name).lock().await;
+        if self.inner.hub.add(name, me.clone())
+            && let Err(e) = self.inner.broker.subscribe(channel).await
+        {
+            self.inner.hub.remove(name, me.conn);
+            return Err(e.into());
+        }
+        metrics::gauge!("anpi_live_subscriptions").increment(1.0);
+        Ok(())
+    }
+
+    /// Removes a local subscriber; the last one unsubscribes the broker.
+    async fn leave(&self, channel: &Channel, name: &str, conn: u64) {
+        let _guard = self.membership_lock(name).lock().await;
+        metrics::gauge!("anpi_live_subscriptions").decrement(1.0);
+        if self.inner.hub.remove(name, conn)
+            && let Err(e) = self.inner.broker.unsubscribe(channel).await
+        {
+            tracing::warn!(error = %e, channel = name, "broker unsubscribe failed");
+        }
+    }
+
+    fn leave_hub_only(&self, name: &str, conn: u64) {
+        self.inner.hub.remove(name, conn);
+    }
+
+    /// What a subscriber needs before live events: the events after `since`
+    /// when all are still held, else a fresh snapshot (a resync when `since`
+    /// was given). The position is read before the snapshot, so the snapshot
+    /// is at least as new as every event up to it.
+    async fn catch_up(
+        &self,
+        channel: &Channel,
+        since: Option<&Since>,
+    ) -> Result<Caught, LiveError> {
+        let history = self
+            .inner
+            .broker
+            .history(channel, since.map(Since::seq))
+            .await?;
+        let position = history.position;
+        if let Some(since) = since {
+            let same_stream = since.epoch().is_none_or(|e| e == &*position.epoch);
+            let complete = since.seq() == position.seq
+                || history
+                    .frames
+                    .first()
+                    .is_some_and(|f| f.seq == since.seq() + 1);
+            if same_stream && since.seq() <= position.seq && complete {
+                return Ok(Caught::Replay {
+                    start: since.seq(),
+                    position,
+                    frames: history.frames,
+                });
+            }
+        }
+        let snapshot = self.snapshot(channel, &position).await?;
+        Ok(Caught::Fresh {
+            resync: since.is_some(),
+            position,
+            snapshot,
+        })
+    }
+
+    /// The current state of what a channel covers, read from the database.
+    async fn snapshot(
+        &self,
+        channel: &Channel,
+        position: &Position,
+    ) -> Result<Utf8Bytes, LiveError> {
+        let shelters: Vec<Shelter> = match channel {
+            Channel::Area(code) => self.inner.store.shelters_of(code).await?,
+            Channel::Cell(cell) => {
+                let centre = h3o::LatLng::from(*cell);
+                let at = LatLon::new(centre.lat(), centre.lng()).map_err(anyhow::Error::msg)?;
+                let reach = CELL_RESOLUTION.edge_length_m() * 2.0;
+                let mut found = Vec::new();
+                for s in self.inner.index.within(at, reach) {
+                    if s.site.location.map(Channel::cell_at).as_ref() == Some(channel)
+                        && let Some(fresh) = self.inner.store.shelter(&s.site.id).await?
+                    {
+                        found.push(fresh);
+                    }
+                }
+                found.sort_by(|a, b| a.site.id.cmp(&b.site.id));
+                found
+            }
+            Channel::Incident(_) | Channel::Person(_) | Channel::Registry => Vec::new(),
+        };
+        let text = json!({
+            "op": "snapshot",
+            "channel": channel.to_string(),
+            "seq": position.seq,
+            "epoch": &*position.epoch,
+            "kind": "shelter.snapshot",
+            "data": { "shelters": shelters },
+        })
+        .to_string();
+        Ok(Utf8Bytes::from(text))
+    }
+}
+
+/// One admitted connection; dropping it frees the place.
+pub struct Admission {
+    node: Node,
+    pub conn: u64,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.node.inner.connections.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("anpi_live_connections").decrement(1.0);
+    }
+}
