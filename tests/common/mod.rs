@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::path::PathBuf;
 
 use anpi::app::{self, App, AppState};
@@ -118,9 +120,13 @@ impl TestApp {
 
     /// A service on an existing database.
     pub async fn on(db: TestDb, sample_data: bool) -> TestApp {
-        let app = App::start(&config(&db, sample_data))
-            .await
-            .expect("app starts");
+        let config = config(&db, sample_data);
+        Self::with_config(db, config).await
+    }
+
+    /// A service with a config of the test's own.
+    pub async fn with_config(db: TestDb, config: ServeConfig) -> TestApp {
+        let app = App::start(&config).await.expect("app starts");
         let state = app.state.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -1,0 +1,381 @@
+//! Live updates against the running service, with real WebSocket clients:
+//! subscribe by area and by place, snapshot then deltas, error frames,
+//! recovery with `since`, a client that stops reading, the connection cap.
+
+mod common;
+
+use std::time::Duration;
+
+use common::ws::Ws;
+use common::{Backend, TestApp, TestDb};
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+
+on_both_backends!(area_snapshot_then_every_change_in_order);
+
+const NANAO: &str = "172022";
+
+/// A located Nanao shelter: (id, lat, lon).
+async fn some_shelter(app: &TestApp) -> (String, f64, f64) {
+    let (status, body) = app
+        .get_json("/v1/shelters?near=37.0432,136.9674&limit=1")
+        .await;
+    assert_eq!(status, 200);
+    let s = &body["shelters"][0];
+    (
+        s["id"].as_str().unwrap().to_owned(),
+        s["location"]["lat"].as_f64().unwrap(),
+        s["location"]["lon"].as_f64().unwrap(),
+    )
+}
+
+async fn set_occupancy(app: &TestApp, token: &str, id: &str, occupancy: i64) {
+    let r = app
+        .patch_as(
+            token,
+            &format!("/v1/shelters/{id}"),
+            json!({"occupancy": occupancy}),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+async fn area_snapshot_then_every_change_in_order(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let token = app.token("Nanao HQ", &[NANAO]).await;
+    let (id, _, _) = some_shelter(&app).await;
+
+    let mut ws = Ws::connect(&app.base).await;
+    let subscribed = ws
+        .subscribe(json!({"id": "1", "channels": [format!("area:{NANAO}")]}))
+        .await;
+    assert_eq!(subscribed["id"], "1");
+    let listed = &subscribed["channels"][0];
+    assert_eq!(listed["channel"], "area:172022");
+    let start = listed["seq"].as_u64().unwrap();
+
+    let snapshot = ws.expect("snapshot").await;
+    assert_eq!(snapshot["kind"], "shelter.snapshot");
+    assert_eq!(snapshot["seq"], start);
+    let shelters = snapshot["data"]["shelters"].as_array().unwrap();
+    assert_eq!(shelters.len(), 112, "every Nanao shelter");
+
+    for (i, occupancy) in [5, 9, 14].into_iter().enumerate() {
+        set_occupancy(&app, &token, &id, occupancy).await;
+        let event = ws.expect("event").await;
+        assert_eq!(event["channel"], "area:172022");
+        assert_eq!(event["seq"], start + 1 + i as u64);
+        assert_eq!(event["kind"], "shelter.updated");
+        assert_eq!(event["data"]["id"], id.as_str());
+        assert_eq!(event["data"]["occupancy"], occupancy);
+        assert_eq!(event["epoch"], listed["epoch"]);
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_by_place_gets_the_covering_cells() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let token = app.token("Nanao HQ", &[NANAO]).await;
+    let (id, lat, lon) = some_shelter(&app).await;
+
+    let mut ws = Ws::connect(&app.base).await;
+    let subscribed = ws
+        .subscribe(json!({"id": 7, "near": {"lat": lat, "lon": lon, "radius_m": 2000}}))
+        .await;
+    assert_eq!(subscribed["id"], 7);
+    let channels: Vec<String> = subscribed["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["channel"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(channels.len() >= 3, "{channels:?}");
+    assert!(channels.iter().all(|c| c.starts_with("cell:")));
+
+    // One snapshot per cell; together they hold the shelter.
+    let mut seen_shelter_in = None;
+    for _ in &channels {
+        let snap = ws.expect("snapshot").await;
+        let ids: Vec<&str> = snap["data"]["shelters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        if ids.contains(&id.as_str()) {
+            seen_shelter_in = Some(snap["channel"].as_str().unwrap().to_owned());
+        }
+    }
+    let cell = seen_shelter_in.expect("the shelter is in one of the cells");
+
+    set_occupancy(&app, &token, &id, 3).await;
+    let event = ws.expect("event").await;
+    assert_eq!(event["channel"], cell.as_str());
+    assert_eq!(event["data"]["id"], id.as_str());
+    assert_eq!(event["data"]["occupancy"], 3);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_commands_get_error_frames_and_the_socket_stays_open() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let mut ws = Ws::connect(&app.base).await;
+
+    let cases: [(Value, &str); 8] = [
+        (json!("{not json"), "not JSON"),
+        (json!({"id": "a", "op": "subscrib"}), "unknown variant"),
+        (json!({"id": "b"}), "op"),
+        (json!({"id": "c", "op": "subscribe"}), "needs"),
+        (
+            json!({"id": "d", "op": "subscribe", "channels": ["area:172021"]}),
+            "check digit",
+        ),
+        (
+            json!({"id": "e", "op": "subscribe", "channels": ["weather:1"]}),
+            "unknown channel kind",
+        ),
+        (
+            json!({"id": "f", "op": "subscribe", "near": {"lat": 95, "lon": 136, "radius_m": 10}}),
+            "near",
+        ),
+        (
+            json!({"id": "g", "op": "subscribe", "near": {"lat": 37, "lon": 136, "radius_m": 1e9}}),
+            "radius_m",
+        ),
+    ];
+    for (command, says) in cases {
+        match &command {
+            Value::String(raw) => ws.send_text(raw).await,
+            other => ws.send(other.clone()).await,
+        }
+        let error = ws.expect("error").await;
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(says), "{command} → {message}");
+        if let Some(id) = command.get("id") {
+            assert_eq!(&error["id"], id);
+        }
+    }
+    ws.stream
+        .send(tokio_tungstenite::tungstenite::Message::binary(vec![
+            1, 2, 3,
+        ]))
+        .await
+        .unwrap();
+    assert!(
+        ws.expect("error").await["message"]
+            .as_str()
+            .unwrap()
+            .contains("binary")
+    );
+
+    ws.send(json!({"op": "ping", "id": "p"})).await;
+    assert_eq!(ws.expect("pong").await["id"], "p");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnecting_with_since_gets_exactly_the_missed_events() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let token = app.token("Nanao HQ", &[NANAO]).await;
+    let (id, _, _) = some_shelter(&app).await;
+    let area = format!("area:{NANAO}");
+
+    let mut ws = Ws::connect(&app.base).await;
+    let sub = ws.subscribe(json!({"channels": [&area]})).await;
+    ws.expect("snapshot").await;
+    set_occupancy(&app, &token, &id, 1).await;
+    let seen = ws.expect("event").await;
+    let (seq, epoch) = (seen["seq"].as_u64().unwrap(), seen["epoch"].clone());
+    assert_eq!(epoch, sub["channels"][0]["epoch"]);
+    drop(ws); // the phone loses its network
+
+    for occupancy in [2, 3, 4] {
+        set_occupancy(&app, &token, &id, occupancy).await;
+    }
+
+    let mut ws = Ws::connect(&app.base).await;
+    let sub = ws
+        .subscribe(json!({"channels": [&area], "since": {&area: {"seq": seq, "epoch": epoch}}}))
+        .await;
+    assert_eq!(sub["channels"][0]["recovered"], true);
+    assert_eq!(sub["channels"][0]["seq"], seq + 3);
+    for (i, occupancy) in [2, 3, 4].into_iter().enumerate() {
+        let event = ws.expect("event").await; // no snapshot first
+        assert_eq!(event["seq"], seq + 1 + i as u64);
+        assert_eq!(event["data"]["occupancy"], occupancy);
+    }
+    // Then live again, in sequence.
+    set_occupancy(&app, &token, &id, 5).await;
+    assert_eq!(ws.expect("event").await["seq"], seq + 4);
+
+    // A plain number works too (without the epoch check).
+    let mut ws = Ws::connect(&app.base).await;
+    ws.subscribe(json!({"channels": [&area], "since": {&area: seq + 2}}))
+        .await;
+    assert_eq!(ws.expect("event").await["seq"], seq + 3);
+    assert_eq!(ws.expect("event").await["seq"], seq + 4);
+
+    // A stream the server never numbered (another epoch): resync, snapshot.
+    let mut ws = Ws::connect(&app.base).await;
+    let sub = ws
+        .subscribe(
+            json!({"channels": [&area], "since": {&area: {"seq": 2, "epoch": "feedfeedfeedfeed"}}}),
+        )
+        .await;
+    assert_eq!(sub["channels"][0]["recovered"], false);
+    assert_eq!(ws.expect("resync").await["channel"], area.as_str());
+    let snap = ws.expect("snapshot").await;
+    assert_eq!(snap["seq"], seq + 4);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_events_no_longer_held_mean_resync_and_a_fresh_snapshot() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::config(&db, true);
+    config.live.history_size = 2;
+    let app = TestApp::with_config(db, config).await;
+    let token = app.token("Nanao HQ", &[NANAO]).await;
+    let (id, _, _) = some_shelter(&app).await;
+    let area = format!("area:{NANAO}");
+
+    let mut ws = Ws::connect(&app.base).await;
+    let sub = ws.subscribe(json!({"channels": [&area]})).await;
+    let (seq, epoch) = (
+        sub["channels"][0]["seq"].as_u64().unwrap(),
+        sub["channels"][0]["epoch"].clone(),
+    );
+    drop(ws);
+    for occupancy in [7, 8, 9] {
+        set_occupancy(&app, &token, &id, occupancy).await;
+    }
+    let mut ws = Ws::connect(&app.base).await;
+    ws.subscribe(json!({"channels": [&area], "since": {&area: {"seq": seq, "epoch": epoch}}}))
+        .await;
+    assert_eq!(ws.expect("resync").await["channel"], area.as_str());
+    let snap = ws.expect("snapshot").await;
+    assert_eq!(snap["seq"], seq + 3);
+    let shelter = snap["data"]["shelters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(
+        shelter["occupancy"], 9,
+        "the snapshot holds the latest state"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_and_the_others_get_everything() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::config(&db, true);
+    config.live.queue = 16;
+    let app = TestApp::with_config(db, config).await;
+    let area = format!("area:{NANAO}");
+
+    let mut stalled = Ws::connect(&app.base).await;
+    stalled.subscribe(json!({"channels": [&area]})).await;
+    stalled.expect("snapshot").await;
+    let mut healthy = Ws::connect(&app.base).await;
+    healthy.subscribe(json!({"channels": [&area]})).await;
+    let start = healthy.expect("snapshot").await["seq"].as_u64().unwrap();
+
+    // 400 events of 32 KB: far more than the socket buffers and a 16-frame
+    // queue hold for a client that reads nothing.
+    let blob = "x".repeat(32 * 1024);
+    let publisher = {
+        let live = app.state.live.clone();
+        let area = anpi::live::channel::Channel::parse(&area).unwrap();
+        tokio::spawn(async move {
+            for i in 0..400 {
+                live.publish(area.clone(), "test.bulk", &json!({"i": i, "blob": blob}))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    for i in 0..400u64 {
+        let event = healthy.expect("event").await;
+        assert_eq!(event["seq"], start + 1 + i);
+        assert_eq!(event["data"]["i"], i);
+    }
+    publisher.await.unwrap();
+
+    // The stalled client was let go with the "too slow" code (or, if even
+    // the close frame could not be written, its socket was dropped).
+    let mut received = 0;
+    let code = loop {
+        match tokio::time::timeout(
+            Duration::from_secs(15),
+            futures_util::StreamExt::next(&mut stalled.stream),
+        )
+        .await
+        {
+            Err(_) => panic!("the stalled client was never closed"),
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(_)))) => received += 1,
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(f)))) => {
+                break f.map(|f| u16::from(f.code));
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(None) | Ok(Some(Err(_))) => break None,
+        }
+    };
+    assert!(
+        received < 400,
+        "the stalled client cannot have had everything"
+    );
+    if let Some(code) = code {
+        assert_eq!(code, anpi::live::conn::CLOSE_TOO_SLOW);
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("anpi_live_slow_clients_total"),
+        "{metrics}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_cap_a_clean_503() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::config(&db, true);
+    config.live.max_connections = 2;
+    let app = TestApp::with_config(db, config).await;
+    let mut a = Ws::connect(&app.base).await;
+    let _b = Ws::connect(&app.base).await;
+    match Ws::try_connect(&app.base).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        Err(other) => panic!("expected a 503, got {other}"),
+        Ok(_) => panic!("a third connection was admitted past the cap of 2"),
+    }
+    // A place frees up when a client leaves.
+    a.stream.close(None).await.unwrap();
+    drop(a);
+    let mut admitted = None;
+    for _ in 0..50 {
+        if let Ok(ws) = Ws::try_connect(&app.base).await {
+            admitted = Some(ws);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut c = admitted.expect("admitted once a place was free");
+    c.send(json!({"op": "ping"})).await;
+    c.expect("pong").await;
+    app.stop().await;
+}
