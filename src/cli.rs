@@ -10,6 +10,7 @@ use crate::auth::{self, Secret};
 use crate::config::{DbConfig, FileArg, ServeConfig};
 use crate::domain::municipality::MunicipalityCode;
 use crate::import;
+use crate::replay::Replay;
 use crate::store::{Actor, Store};
 
 #[derive(Parser, Debug)]
@@ -37,6 +38,30 @@ pub enum Command {
     /// Import shelter data from CSV files.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Post a folder of open-shelter snapshots to a running service, in time
+    /// order and sped up, so the incident can be watched live.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// Folder of snapshot CSV files, e.g. geodata/noto-2024-nanao/history.
+    pub dir: std::path::PathBuf,
+    /// The service's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub to: String,
+    /// An official's bearer token for the snapshots' municipality.
+    #[arg(long, env = "ANPI_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Times faster than real time: 3600 plays an hour in a second.
+    #[arg(long, default_value_t = 3600.0)]
+    pub speed: f64,
+    /// The longest pause between two snapshots, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub max_pause: f64,
+    /// Municipality code; by default the one the first listed shelter belongs to.
+    #[arg(long)]
+    pub municipality: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -130,6 +155,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .apply_status_snapshot(&Actor::Operator("cli import"), &municipality, snapshot)
                 .await?;
             println!("{}", serde_json::to_string_pretty(&outcome)?);
+            Ok(())
+        }
+        Command::Replay(args) => {
+            app::init_logging(std::io::stderr);
+            let replay = Replay {
+                dir: args.dir,
+                to: args.to,
+                token: args.token,
+                speed: args.speed,
+                max_pause: std::time::Duration::try_from_secs_f64(args.max_pause)
+                    .map_err(|_| anyhow::anyhow!("--max-pause must be a number of seconds"))?,
+                municipality: args
+                    .municipality
+                    .as_deref()
+                    .map(MunicipalityCode::parse)
+                    .transpose()?,
+            };
+            // One JSON line per snapshot, as it is posted.
+            replay
+                .run(|posted| {
+                    if let Ok(line) = serde_json::to_string(posted) {
+                        println!("{line}");
+                    }
+                })
+                .await?;
             Ok(())
         }
     }

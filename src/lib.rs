@@ -30,5 +30,6 @@ pub mod geoindex;
 pub mod http;
 pub mod import;
 pub mod live;
+pub mod replay;
 pub mod sample;
 pub mod store;
