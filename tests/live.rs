@@ -379,3 +379,46 @@ async fn past_the_connection_cap_a_clean_503() {
     c.expect("pong").await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_pings_and_closes_are_answered() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let app = TestApp::start(Backend::Sqlite).await;
+    let mut ws = Ws::connect(&app.base).await;
+    ws.stream
+        .send(Message::Ping("are you there".into()))
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(15), ws.stream.next())
+        .await
+        .expect("an answer")
+        .expect("open")
+        .expect("readable");
+    assert_eq!(pong, Message::Pong("are you there".into()));
+
+    ws.stream
+        .send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Away,
+            reason: "bye".into(),
+        })))
+        .await
+        .unwrap();
+    assert_eq!(ws.closed().await, Some(1001), "the close code echoed");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_get_is_told_this_is_a_websocket_endpoint() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let response = app.client.get(app.url("/v1/live")).send().await.unwrap();
+    let problem = common::expect_problem(response, 400).await;
+    assert!(
+        problem.to_string().contains("Upgrade: websocket"),
+        "{problem}"
+    );
+    app.stop().await;
+}

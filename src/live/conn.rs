@@ -1,7 +1,12 @@
 //! One WebSocket connection: a reader (commands, catch-ups, server pings)
-//! and a writer task that drains the connection's bounded queue in batches —
-//! feed, feed, feed, flush — so a burst costs one write syscall per batch,
-//! not one per frame.
+//! and a writer task that drains the connection's bounded queue in batches.
+//!
+//! tungstenite parses what the client sends; the writer owns the sending
+//! half of the socket. It writes each batch — a frame header beside each
+//! event's shared, already-encoded bytes — with one vectored write, so a
+//! burst costs one syscall per batch, nothing is copied per subscriber, and
+//! an idle connection keeps no write buffer at all (tungstenite's grows to
+//! the largest message ever sent, a snapshot, and stays there).
 //!
 //! The writer owns, per subscribed channel, the last sequence number it
 //! wrote. An event that does not follow it (a gap: a lost Redis message, a
@@ -10,15 +15,20 @@
 //! `resync` and a fresh snapshot. Nothing is ever skipped silently.
 
 use std::collections::{HashMap, HashSet};
+use std::io::IoSlice;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tokio_tungstenite::tungstenite::{self, Bytes, Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
 use super::broker::{Frame, Position, now_us};
@@ -46,13 +56,18 @@ pub enum Out {
     Reply(Utf8Bytes),
     /// A subscription starts: hold its events until it has caught up.
     Opening(Arc<str>),
-    /// What the subscription needs before live events.
-    Caught(Arc<str>, Caught),
+    /// What the subscription needs before live events (boxed: it is rare and
+    /// large, and the queue's slots are as big as its largest item).
+    Caught(Arc<str>, Box<Caught>),
     /// The subscription ended.
     Closed(Arc<str>),
     /// The broker link was restored: make sure nothing was missed.
     Check(Arc<str>),
     Ping,
+    /// The answer to a client's ping.
+    Pong(Bytes),
+    /// The client closed: echo its close code, then stop.
+    Close(Option<u16>),
 }
 
 /// How a subscription catches up.
@@ -119,16 +134,29 @@ struct Near {
     radius_m: f64,
 }
 
-/// Serves one upgraded socket until either side ends it.
-pub async fn run(node: Node, socket: WebSocket, admission: Admission) {
+/// The client's side of the protocol as tungstenite parses it.
+pub trait Incoming:
+    futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin + Send
+{
+}
+impl<S> Incoming for S where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin + Send
+{
+}
+
+/// Serves one upgraded socket until either side ends it: `stream` is what
+/// the client sends, `socket` the sending half.
+pub async fn run<W>(node: Node, mut stream: impl Incoming, socket: W, admission: Admission)
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let conn = admission.conn;
-    let (sink, mut stream) = socket.split();
     let (queue, rx) = mpsc::channel(node.settings().queue);
     let overflow = CancellationToken::new();
     let done = CancellationToken::new();
     let (recover_tx, mut recover_rx) = mpsc::unbounded_channel();
     let mut writer = tokio::spawn(write_loop(
-        sink,
+        socket,
         rx,
         overflow.clone(),
         done.clone(),
@@ -149,6 +177,7 @@ pub async fn run(node: Node, socket: WebSocket, admission: Admission) {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut last_heard = Instant::now();
     let mut writer_ended = false;
+    let mut client_closed = None;
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
@@ -160,7 +189,15 @@ pub async fn run(node: Node, socket: WebSocket, admission: Admission) {
                     last_heard = Instant::now();
                     session.error(&Value::Null, "binary frames are not understood; send JSON text").await;
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(Message::Ping(payload))) => {
+                    last_heard = Instant::now();
+                    let _ = session.me.queue.try_send(Out::Pong(payload));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    client_closed = Some(frame.map(|f| u16::from(f.code)));
+                    break;
+                }
+                None | Some(Err(_)) => break,
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
             Some((channel, since)) = recover_rx.recv() => session.catch_up_again(channel, since).await,
@@ -179,14 +216,51 @@ pub async fn run(node: Node, socket: WebSocket, admission: Admission) {
     }
     session.leave().await;
     if !writer_ended {
-        // Let the writer say goodbye (a close frame) when it was told to.
-        if session.me.overflow.is_cancelled() {
+        // Let the writer say goodbye (a close frame) when there is one to say.
+        let goodbye = match client_closed {
+            Some(code) => session.me.queue.try_send(Out::Close(code)).is_ok(),
+            None => session.me.overflow.is_cancelled(),
+        };
+        if goodbye {
             let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
         }
         done.cancel();
         let _ = writer.await;
     }
     drop(admission);
+}
+
+/// The reading half of the socket, for tungstenite. It also answers pings
+/// and closes by writing; on this connection the writer task does that (it
+/// owns the sending half), so what tungstenite writes here is dropped.
+pub struct ReadOnly<R>(pub R);
+
+impl<R: AsyncRead + Unpin> AsyncRead for ReadOnly<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<R: Unpin> AsyncWrite for ReadOnly<R> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// The reader's side of a connection.
@@ -307,7 +381,7 @@ impl Session {
         self.reply(with_id(json!({"op": "subscribed", "channels": listed}), id))
             .await;
         for (name, c) in caught {
-            let _ = self.me.queue.send(Out::Caught(name, c)).await;
+            let _ = self.me.queue.send(Out::Caught(name, Box::new(c))).await;
         }
     }
 
@@ -330,7 +404,7 @@ impl Session {
         };
         match self.node.catch_up(&channel, Some(&since)).await {
             Ok(c) => {
-                let _ = self.me.queue.send(Out::Caught(name, c)).await;
+                let _ = self.me.queue.send(Out::Caught(name, Box::new(c))).await;
             }
             Err(e) => {
                 // The broker or the database is away; try again shortly. The
@@ -392,6 +466,70 @@ struct Stream {
     held: Option<Vec<Arc<Frame>>>,
 }
 
+/// A frame ready for the socket: its header, and its payload (for events,
+/// the bytes every subscriber shares).
+struct Outgoing {
+    header: [u8; MAX_HEADER],
+    header_len: u8,
+    payload: Bytes,
+}
+
+/// A server frame's header: 2 bytes, plus 8 for the longest length; no mask.
+const MAX_HEADER: usize = 10;
+
+impl Outgoing {
+    fn new(opcode: OpCode, payload: Bytes) -> Outgoing {
+        let mut header = [0u8; MAX_HEADER];
+        let mut at = std::io::Cursor::new(&mut header[..]);
+        FrameHeader {
+            opcode,
+            ..FrameHeader::default()
+        }
+        .format(payload.len() as u64, &mut at)
+        .expect("an unmasked header fits in 10 bytes");
+        Outgoing {
+            header_len: at.position() as u8,
+            header,
+            payload,
+        }
+    }
+
+    fn text(text: Utf8Bytes) -> Outgoing {
+        Outgoing::new(OpCode::Data(Data::Text), text.into())
+    }
+
+    fn close(code: u16, reason: &str) -> Outgoing {
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason.as_bytes());
+        Outgoing::new(OpCode::Control(Control::Close), payload.into())
+    }
+}
+
+/// Writes the frames with as few (vectored) writes as the socket allows.
+async fn write_frames<W: AsyncWrite + Unpin>(
+    socket: &mut W,
+    frames: &[Outgoing],
+) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = frames
+        .iter()
+        .flat_map(|f| {
+            [
+                IoSlice::new(&f.header[..f.header_len as usize]),
+                IoSlice::new(&f.payload),
+            ]
+        })
+        .collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = socket.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    socket.flush().await
+}
+
 struct Writer {
     streams: HashMap<Arc<str>, Stream>,
     recover: mpsc::UnboundedSender<(Arc<str>, Since)>,
@@ -399,7 +537,9 @@ struct Writer {
     /// too slow.
     hold_limit: usize,
     overflowed: bool,
-    batch: Vec<Message>,
+    /// The client closed with this code (or none): echo it and stop.
+    closing: Option<Option<u16>>,
+    batch: Vec<Outgoing>,
     /// Publish times of the events in `batch`, for the latency histogram.
     stamps: Vec<i64>,
 }
@@ -408,8 +548,14 @@ impl Writer {
     fn take(&mut self, item: Out) {
         match item {
             Out::Event(frame) => self.event(frame),
-            Out::Reply(bytes) => self.batch.push(Message::Text(bytes)),
-            Out::Ping => self.batch.push(Message::Ping(Default::default())),
+            Out::Reply(bytes) => self.batch.push(Outgoing::text(bytes)),
+            Out::Ping => self
+                .batch
+                .push(Outgoing::new(OpCode::Control(Control::Ping), Bytes::new())),
+            Out::Pong(payload) => self
+                .batch
+                .push(Outgoing::new(OpCode::Control(Control::Pong), payload)),
+            Out::Close(code) => self.closing = Some(code),
             Out::Opening(name) => {
                 let stream = self.streams.entry(name).or_insert_with(|| Stream {
                     epoch: Arc::from(""),
@@ -418,7 +564,7 @@ impl Writer {
                 });
                 stream.held = Some(Vec::new());
             }
-            Out::Caught(name, caught) => self.caught(name, caught),
+            Out::Caught(name, caught) => self.caught(name, *caught),
             Out::Closed(name) => {
                 self.streams.remove(&name);
             }
@@ -465,7 +611,7 @@ impl Writer {
         }
         stream.last = frame.seq;
         self.stamps.push(frame.ts_us);
-        self.batch.push(Message::Text(frame.bytes.clone()));
+        self.batch.push(Outgoing::text(frame.bytes.clone()));
     }
 
     fn caught(&mut self, name: Arc<str>, caught: Caught) {
@@ -484,7 +630,7 @@ impl Writer {
                 for f in frames {
                     if f.seq > stream.last {
                         stream.last = f.seq;
-                        self.batch.push(Message::Text(f.bytes.clone()));
+                        self.batch.push(Outgoing::text(f.bytes.clone()));
                     }
                 }
             }
@@ -496,9 +642,9 @@ impl Writer {
                 if resync {
                     metrics::counter!("anpi_live_resyncs_total").increment(1);
                     let text = json!({"op": "resync", "channel": &*name}).to_string();
-                    self.batch.push(Message::Text(Utf8Bytes::from(text)));
+                    self.batch.push(Outgoing::text(Utf8Bytes::from(text)));
                 }
-                self.batch.push(Message::Text(snapshot));
+                self.batch.push(Outgoing::text(snapshot));
                 stream.epoch = position.epoch;
                 stream.last = position.seq;
             }
@@ -510,8 +656,8 @@ impl Writer {
     }
 }
 
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut socket: W,
     mut rx: mpsc::Receiver<Out>,
     overflow: CancellationToken,
     done: CancellationToken,
@@ -527,6 +673,7 @@ async fn write_loop(
         recover,
         hold_limit,
         overflowed: false,
+        closing: None,
         batch: Vec::new(),
         stamps: Vec::new(),
     };
@@ -542,7 +689,7 @@ async fn write_loop(
         };
         depth.record(rx.len() as f64);
         w.take(first);
-        while w.batch.len() < MAX_BATCH {
+        while w.batch.len() < MAX_BATCH && w.closing.is_none() {
             match rx.try_recv() {
                 Ok(item) => w.take(item),
                 Err(_) => break,
@@ -552,6 +699,10 @@ async fn write_loop(
             overflow.cancel();
             break;
         }
+        if let Some(code) = w.closing {
+            // Echo the client's close (RFC 6455 §5.5.1), after what it was owed.
+            w.batch.push(Outgoing::close(code.unwrap_or(1000), ""));
+        }
         if w.batch.is_empty() {
             continue;
         }
@@ -560,14 +711,9 @@ async fn write_loop(
             biased;
             () = overflow.cancelled() => break,
             () = done.cancelled() => return,
-            r = tokio::time::timeout(WRITE_TIMEOUT, async {
-                for m in w.batch.drain(..) {
-                    sink.feed(m).await?;
-                }
-                sink.flush().await
-            }) => r,
+            r = tokio::time::timeout(WRITE_TIMEOUT, write_frames(&mut socket, &w.batch)) => r,
         };
-        if !matches!(written, Ok(Ok(()))) {
+        if !matches!(written, Ok(Ok(()))) || w.closing.is_some() {
             return;
         }
         let now = now_us();
@@ -576,13 +722,20 @@ async fn write_loop(
         for ts in w.stamps.drain(..) {
             latency.record((now - ts).max(0) as f64 / 1e6);
         }
+        if rx.is_empty() {
+            // Idle again: give the batch's memory back.
+            w.batch = Vec::new();
+            w.stamps = Vec::new();
+        } else {
+            w.batch.clear();
+        }
     }
     // Too slow: say so, with a code the client can act on, if the socket
     // still takes a frame at all.
     metrics::counter!("anpi_live_slow_clients_total").increment(1);
-    let close = Message::Close(Some(CloseFrame {
-        code: CLOSE_TOO_SLOW,
-        reason: Utf8Bytes::from_static("too slow: reconnect and subscribe with since"),
-    }));
-    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close)).await;
+    let close = [Outgoing::close(
+        CLOSE_TOO_SLOW,
+        "too slow: reconnect and subscribe with since",
+    )];
+    let _ = tokio::time::timeout(Duration::from_secs(1), write_frames(&mut socket, &close)).await;
 }

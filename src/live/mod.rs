@@ -24,10 +24,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
 use self::broker::{Broker, BrokerEvent, Frame, HistoryLimits, MemoryBroker, Position, event_tail};
@@ -445,15 +445,15 @@ impl Node {
             }
             Channel::Incident(_) | Channel::Person(_) | Channel::Registry => Vec::new(),
         };
-        let text = json!({
-            "op": "snapshot",
-            "channel": channel.to_string(),
-            "seq": position.seq,
-            "epoch": &*position.epoch,
-            "kind": "shelter.snapshot",
-            "data": { "shelters": shelters },
-        })
-        .to_string();
+        // Header first, as in event frames, so a client can route a frame
+        // without parsing its data.
+        let data = json!({ "shelters": shelters }).to_string();
+        let text = format!(
+            r#"{{"op":"snapshot","channel":{},"seq":{},"epoch":{},"kind":"shelter.snapshot","data":{data}}}"#,
+            json!(channel.to_string()),
+            position.seq,
+            json!(&*position.epoch),
+        );
         Ok(Utf8Bytes::from(text))
     }
 }
