@@ -17,6 +17,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use sqlx::postgres::PgPoolOptions;
 
+use crate::report;
 use crate::synthetic::{self, Rng};
 
 #[derive(clap::Args)]
@@ -108,9 +109,9 @@ pub async fn run(args: GeoArgs) -> anyhow::Result<()> {
     // anpi over HTTP.
     rows.push(http(&args, &shelters, &points).await?);
 
-    let section = report(&args, build, &rows, agreement, &versions);
+    let section = markdown(&args, build, &rows, agreement, &versions);
     println!("{section}");
-    write_section(&section)?;
+    report::write_section("geo", &section)?;
     Ok(())
 }
 
@@ -305,7 +306,7 @@ async fn http(
         .await?;
     store.close().await;
 
-    let port = free_port()?;
+    let port = report::free_port()?;
     let mut server = Command::new(&args.anpi_bin)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", &url)
@@ -315,7 +316,7 @@ async fn http(
         .spawn()
         .with_context(|| format!("starting {}", args.anpi_bin.display()))?;
     let result = async {
-        wait_ready(port).await?;
+        report::wait_ready(port).await?;
         let script = args.work_dir.join("geo.lua");
         let mut lua = String::from("local points = {\n");
         for p in points.iter().take(5_000) {
@@ -347,28 +348,6 @@ async fn http(
     let _ = server.kill();
     let _ = server.wait();
     result
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-async fn wait_ready(port: u16) -> anyhow::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    for _ in 0..600 {
-        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").await?;
-            let mut reply = String::new();
-            s.read_to_string(&mut reply).await?;
-            if reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200") {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("the anpi server did not become ready in 60 s")
 }
 
 /// Requests/s and the latency distribution from wrk's `--latency` output.
@@ -409,46 +388,20 @@ fn duration_us(v: &str) -> Option<f64> {
     num.parse::<f64>().ok().map(|n| n * scale)
 }
 
-fn command_line(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
-}
-
-fn report(args: &GeoArgs, build: Duration, rows: &[Row], agreement: f64, versions: &str) -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().next().map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .unwrap_or("0")
-                    .parse::<f64>()
-                    .unwrap_or(0.0)
-                    / 1_048_576.0
-            })
-        })
-        .unwrap_or(0.0);
+fn markdown(
+    args: &GeoArgs,
+    build: Duration,
+    rows: &[Row],
+    agreement: f64,
+    versions: &str,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "## Geo: nearest 5 open tsunami shelters with room\n");
     let _ = writeln!(
         s,
-        "Run {} on {} cores ({cpu}), {mem:.0} GiB, {}; anpi {}; {versions}; {}.\n",
-        command_line("date", &["-u", "+%Y-%m-%d"]),
-        command_line("nproc", &[]),
-        command_line("uname", &["-sr"]),
-        command_line("git", &["rev-parse", "--short", "HEAD"]),
-        command_line("wrk", &["-v"])
+        "{}; {versions}; {}.\n",
+        report::machine(),
+        report::command_line("wrk", &["-v"])
             .lines()
             .next()
             .unwrap_or("wrk")
@@ -487,21 +440,4 @@ fn report(args: &GeoArgs, build: Duration, rows: &[Row], agreement: f64, version
         agreement * 100.0
     );
     s
-}
-
-/// Replaces the geo section of BENCHMARKS.md (between markers), keeping the rest.
-fn write_section(section: &str) -> anyhow::Result<()> {
-    const BEGIN: &str = "<!-- geo:begin -->";
-    const END: &str = "<!-- geo:end -->";
-    let path = "BENCHMARKS.md";
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| {
-        "# Benchmarks\n\nEvery number here comes with the command that produced it, the machine, and the peer measured in the same run. Rerun a section with its command.\n\n".to_owned()
-    });
-    let block = format!("{BEGIN}\n{section}\n{END}");
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(a), Some(b)) if b > a => format!("{}{block}{}", &old[..a], &old[b + END.len()..]),
-        _ => format!("{old}{block}\n"),
-    };
-    std::fs::write(path, new)?;
-    Ok(())
 }

@@ -3,8 +3,13 @@
 //!
 //! - `geo`: nearest open tsunami shelters with room among synthetic shelters
 //!   spread like Japan's, in process, over HTTP (wrk), and in PostGIS.
+//! - `fanout`: live updates from an office's API call to thousands of
+//!   WebSocket subscribers: memory per connection, latency, frames per write.
 
+mod fanout;
 mod geo;
+mod report;
+mod subscribers;
 mod synthetic;
 
 use clap::{Parser, Subcommand};
@@ -23,11 +28,17 @@ struct Cli {
 enum Scenario {
     /// Nearest-shelter queries: anpi in-process and over HTTP vs PostGIS KNN.
     Geo(geo::GeoArgs),
+    /// Live fan-out: hold, broadcast, steady and burst phases against one anpi.
+    Fanout(fanout::FanoutArgs),
+    /// A pool of WebSocket subscribers, steered by `fanout` over stdin/stdout.
+    Subscribers(subscribers::SubscribersArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
         Scenario::Geo(args) => geo::run(args).await,
+        Scenario::Fanout(args) => fanout::run(args).await,
+        Scenario::Subscribers(args) => subscribers::run(args).await,
     }
 }

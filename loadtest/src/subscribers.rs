@@ -1,0 +1,238 @@
+//! A pool of live subscribers in one process: `anpi-loadtest subscribers`.
+//! The fan-out scenario starts one pool per ~19,000 connections (a process
+//! may hold 20,000 files) and steers it over stdin/stdout, one JSON line each
+//! way:
+//!
+//! - the pool prints `{"ready":N,"failed":F}` once every connection has its
+//!   `subscribed` reply and its snapshot;
+//! - `report` → what was received since the last report (then reset);
+//! - `keep N` → closes connections until N remain;
+//! - `quit` (or end of input) → exits.
+//!
+//! Latency is publish → receive: the `ts` the broker stamped into the event
+//! (wall clock, µs) against this process's wall clock on the same machine.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpSocket;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+#[derive(clap::Args)]
+pub struct SubscribersArgs {
+    /// The server's address, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    server: SocketAddr,
+    /// Connections to open.
+    #[arg(long)]
+    count: usize,
+    /// The channel every connection subscribes to.
+    #[arg(long, default_value = "area:172022")]
+    channel: String,
+    /// Local address to connect from (127.0.0.x spreads the ephemeral ports).
+    #[arg(long, default_value = "127.0.0.1")]
+    source: IpAddr,
+    /// Connections being opened at once.
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+}
+
+/// What a pool received between two reports.
+#[derive(Serialize, Deserialize, Default)]
+pub struct Report {
+    pub connected: usize,
+    pub deliveries: u64,
+    /// Events whose seq was not the one after the previous: must stay 0.
+    pub gaps: u64,
+    pub resyncs: u64,
+    /// Connections the server closed, by close code (0: no code / reset).
+    pub closed: BTreeMap<u16, u64>,
+    /// Publish → receive latency in µs: (value, count) pairs.
+    pub latency: Vec<(u64, u64)>,
+    /// Per event seq: (deliveries, slowest latency in µs).
+    pub by_seq: BTreeMap<u64, (u64, u64)>,
+}
+
+struct Tally {
+    deliveries: u64,
+    gaps: u64,
+    resyncs: u64,
+    closed: BTreeMap<u16, u64>,
+    latency: Histogram<u64>,
+    by_seq: HashMap<u64, (u64, u64)>,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            deliveries: 0,
+            gaps: 0,
+            resyncs: 0,
+            closed: BTreeMap::new(),
+            latency: latency_histogram(),
+            by_seq: HashMap::new(),
+        }
+    }
+}
+
+/// µs, up to 10 minutes, 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds")
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// The number after `"key":` in an event's or a snapshot's header, which
+/// the server writes before the frame's `data`.
+fn number_after(text: &str, key: &str) -> Option<u64> {
+    let at = text.find(key)? + key.len();
+    let digits = text[at..].bytes().take_while(u8::is_ascii_digit).count();
+    text[at..at + digits].parse().ok()
+}
+
+pub async fn run(args: SubscribersArgs) -> anyhow::Result<()> {
+    let tally = Arc::new(Mutex::new(Tally::new()));
+    let url = format!("ws://{}/v1/live", args.server);
+    let subscribe = serde_json::json!({"op": "subscribe", "channels": [args.channel]}).to_string();
+
+    // Open every connection, a bounded number at a time.
+    let opened: Vec<anyhow::Result<JoinHandle<()>>> = futures_util::stream::iter(0..args.count)
+        .map(|_| open(&url, &args, &subscribe, tally.clone()))
+        .buffer_unordered(args.concurrency)
+        .collect()
+        .await;
+    let failed = opened.iter().filter(|o| o.is_err()).count();
+    if let Some(Err(e)) = opened.iter().find(|o| o.is_err()) {
+        eprintln!("subscribers: {failed} connections failed, e.g. {e:#}");
+    }
+    let mut connections: Vec<JoinHandle<()>> = opened.into_iter().filter_map(Result::ok).collect();
+    println!(
+        "{}",
+        serde_json::json!({"ready": connections.len(), "failed": failed})
+    );
+
+    let mut commands = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = commands.next_line().await? {
+        let line = line.trim();
+        if line == "report" {
+            connections.retain(|c| !c.is_finished());
+            let report = take_report(&tally, connections.len());
+            println!("{}", serde_json::to_string(&report)?);
+        } else if let Some(n) = line.strip_prefix("keep ") {
+            let keep: usize = n.parse().context("keep N")?;
+            while connections.len() > keep {
+                if let Some(c) = connections.pop() {
+                    c.abort();
+                }
+            }
+            println!("{}", serde_json::json!({"kept": connections.len()}));
+        } else if line == "quit" {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn take_report(tally: &Mutex<Tally>, connected: usize) -> Report {
+    let mut t = tally.lock().expect("tally");
+    let taken = std::mem::replace(&mut *t, Tally::new());
+    Report {
+        connected,
+        deliveries: taken.deliveries,
+        gaps: taken.gaps,
+        resyncs: taken.resyncs,
+        closed: taken.closed,
+        latency: taken
+            .latency
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect(),
+        by_seq: taken.by_seq.into_iter().collect(),
+    }
+}
+
+/// Connects, subscribes, waits for the snapshot, then leaves a task reading.
+async fn open(
+    url: &str,
+    args: &SubscribersArgs,
+    subscribe: &str,
+    tally: Arc<Mutex<Tally>>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(args.source, 0))?;
+    let stream = socket.connect(args.server).await?;
+    stream.set_nodelay(true)?;
+    // A phone-sized client: small buffers, as the server's.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0);
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+    ws.send(Message::text(subscribe)).await?;
+    let mut last_seq = None;
+    while last_seq.is_none() {
+        if let Message::Text(t) = ws.next().await.context("closed before the snapshot")?? {
+            if t.starts_with(r#"{"op":"snapshot""#) {
+                last_seq = number_after(&t, r#""seq":"#);
+            } else if t.contains(r#""op":"error""#) {
+                anyhow::bail!("{t}");
+            }
+        }
+    }
+    Ok(tokio::spawn(read(ws, last_seq, tally)))
+}
+
+async fn read<S>(mut ws: S, mut last_seq: Option<u64>, tally: Arc<Mutex<Tally>>)
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let code = loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => {
+                let received = now_us();
+                if t.starts_with(r#"{"op":"event""#) {
+                    let seq = number_after(&t, r#""seq":"#);
+                    let latency = number_after(&t, r#""ts":"#)
+                        .map(|ts| received.saturating_sub(ts))
+                        .unwrap_or(0);
+                    let mut tally = tally.lock().expect("tally");
+                    tally.deliveries += 1;
+                    if let (Some(seq), Some(last)) = (seq, last_seq)
+                        && seq != last + 1
+                    {
+                        tally.gaps += 1;
+                    }
+                    last_seq = seq;
+                    let _ = tally.latency.record(latency.max(1));
+                    if let Some(seq) = seq {
+                        let entry = tally.by_seq.entry(seq).or_default();
+                        entry.0 += 1;
+                        entry.1 = entry.1.max(latency);
+                    }
+                } else if t.starts_with(r#"{"op":"snapshot""#) {
+                    last_seq = number_after(&t, r#""seq":"#);
+                } else if t.contains(r#""op":"resync""#) {
+                    tally.lock().expect("tally").resyncs += 1;
+                }
+            }
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)).unwrap_or(0),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break 0,
+        }
+    };
+    *tally.lock().expect("tally").closed.entry(code).or_default() += 1;
+}
