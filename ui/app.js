@@ -1,4 +1,5 @@
-// anpi resident UI: nearest shelter that is open, has room and suits the hazard.
+// anpi resident UI: nearest shelter that is open, has room and suits the hazard;
+// the shelters listed stay current over a WebSocket (/v1/live).
 // Plain ES module, no dependencies. Text comes only from i18n/<lang>.json;
 // data from the API is put in the page with textContent / DOM nodes only.
 
@@ -16,7 +17,7 @@ const dicts = {};
 let lang = 'en', t = {};
 let seq = 0;
 // Everything the page shows is derived from this, so a language switch re-renders it.
-const state = { view: 'idle', query: null, data: null, problem: null, net: null, geo: null, last: null };
+const state = { view: 'idle', query: null, data: null, problem: null, net: null, geo: null, last: null, live: null };
 
 const saved = (k, v) => { try { if (v === undefined) return localStorage.getItem(k); localStorage.setItem(k, v); } catch { return null; } };
 
@@ -131,6 +132,7 @@ function listView(data, q) {
   }
   return [head,
     el('p', { class: 'hint' }, tr('count', { n: list.length, hazard: tr('hz_' + q.hazard) })),
+    state.live ? el('p', { class: 'hint live ' + state.live, 'data-testid': 'live', 'data-live': state.live }, tr('live_' + state.live)) : null,
     el('ol', { class: 'shelters', 'data-testid': 'shelter-list' }, list.map(card))];
 }
 
@@ -145,7 +147,7 @@ function card(s) {
     : cap.outdoor > 0 ? tr('cap_outdoor', { cap: num(cap.outdoor) }) : tr('cap_unknown');
   const showOcc = status === 'open' || status === 'full' || s.occupancy > 0;
   const loc = s.location;
-  return el('li', { class: 'card st-' + status, 'data-testid': 'shelter', 'data-status': status, 'data-distance-m': s.distance_m ?? '' },
+  return el('li', { class: 'card st-' + status, 'data-testid': 'shelter', 'data-id': s.id, 'data-status': status, 'data-distance-m': s.distance_m ?? '' },
     el('div', { class: 'top' },
       el('h3', { class: 'name', 'data-testid': 'shelter-name' }, name),
       typeof s.distance_m === 'number' ? el('span', { class: 'dist', 'data-testid': 'distance' }, tr('away', { d: dist(s.distance_m) })) : null),
@@ -194,6 +196,7 @@ function readForm() {
 
 async function search(q = readForm()) {
   const my = ++seq;
+  unwatch();
   state.query = q;
   state.view = 'loading';
   render();
@@ -223,6 +226,7 @@ async function search(q = readForm()) {
     u.searchParams.set('lon', q.lon);
     u.searchParams.set('hazard', q.hazard);
     history.replaceState(null, '', u);
+    watch(q, body);
   } else if (body && typeof body === 'object' && !res.ok) {
     state.view = 'problem';
     state.problem = { status: res.status, detail: body.detail || body.title || '', errors: Array.isArray(body.errors) ? body.errors : [] };
@@ -252,6 +256,69 @@ function locate() {
     state.geo = { key: err.code === 1 ? 'geo_denied' : err.code === 3 ? 'geo_timeout' : 'geo_unavailable', err: true };
     render();
   }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
+}
+
+// ---------- live updates ----------
+// A place subscription covering the list; a reconnect sends `since` and gets
+// exactly what it missed (or a fresh snapshot).
+
+const live = { ws: null, want: null, since: {}, backoff: 1000, timer: null };
+
+function watch(q, data) {
+  const far = Math.max(0, ...data.shelters.map((s) => s.distance_m || 0));
+  live.want = { lat: Number(q.lat), lon: Number(q.lon), radius_m: Math.min(10000, Math.max(500, far + 100)) };
+  live.since = {};
+  live.backoff = 1000;
+  connectLive();
+}
+
+function unwatch() {
+  live.want = state.live = null;
+  clearTimeout(live.timer);
+  live.ws?.close();
+  live.ws = null;
+}
+
+function connectLive() {
+  if (!live.want || !('WebSocket' in window)) return;
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/live`);
+  live.ws = ws;
+  setLive(state.live === 'on' ? 'reconnecting' : 'connecting');
+  ws.onopen = () => ws.send(JSON.stringify({ op: 'subscribe', id: 'near', near: live.want, since: live.since }));
+  ws.onmessage = (e) => {
+    let m;
+    try { m = JSON.parse(e.data); } catch { return; }
+    if (m.op === 'subscribed') {
+      live.backoff = 1000;
+      setLive('on');
+    } else if (m.op === 'snapshot' || m.op === 'event') {
+      live.since[m.channel] = { seq: m.seq, epoch: m.epoch };
+      if (m.kind === 'shelter.snapshot') m.data.shelters.forEach(updateShelter);
+      else if (m.kind === 'shelter.updated') updateShelter(m.data);
+    }
+  };
+  ws.onclose = () => {
+    if (live.ws !== ws) return;
+    live.ws = null;
+    setLive('reconnecting');
+    live.timer = setTimeout(connectLive, live.backoff);
+    live.backoff = Math.min(live.backoff * 2, 30000);
+  };
+}
+
+function setLive(v) {
+  if (state.live === v) return;
+  state.live = v;
+  if (state.view === 'results') render();
+}
+
+let repaint = 0;
+function updateShelter(s) {
+  const list = state.data?.shelters || [];
+  const i = list.findIndex((x) => x.id === s.id);
+  if (i < 0) return;
+  list[i] = { ...s, distance_m: list[i].distance_m };
+  if (!repaint) repaint = requestAnimationFrame(() => { repaint = 0; if (state.view === 'results') render(); });
 }
 
 // ---------- start ----------

@@ -9,7 +9,7 @@
 
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -340,5 +340,32 @@ describe('resident shelter finder', () => {
     await denied.getByRole('button', { name: en.locate }).click();
     await denied.getByText(en.geo_denied).waitFor();
     assert.deepEqual([...allowed.errors, ...denied.errors], []);
+  });
+
+  it('keeps the listed shelters current: an office opens one and its card changes without a reload', async () => {
+    const page = await openPage('en-US');
+    await gotoHome(page, en);
+    await page.getByLabel(en.only_open).uncheck();
+    await search(page, en);
+    await page.locator('[data-testid="live"][data-live="on"]').waitFor();
+    assert.equal(await page.getByTestId('live').textContent(), en.live_on);
+
+    const id = await page.getByTestId('shelter').first().getAttribute('data-id');
+    const made = spawnSync(process.env.ANPI_BIN,
+      ['token', 'create', '--municipality', '172022', '--name', 'UI test office'],
+      { cwd: server.dir, encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const r = await fetch(`${server.base}/v1/shelters/${id}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${made.stdout.trim()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ status: 'open', occupancy: 42 }),
+    });
+    assert.equal(r.status, 200, await r.text());
+
+    const card = page.locator(`[data-testid="shelter"][data-id="${id}"][data-status="open"]`);
+    await card.waitFor();
+    assert.match(await card.locator('.occ').textContent(), /\b42\b/);
+    assert.equal(await card.getByTestId('status').textContent(), en.st_open);
+    assert.deepEqual(page.errors, []);
   });
 });
