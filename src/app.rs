@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
@@ -95,6 +96,13 @@ pub async fn serve(
     let live = app.state.live.clone();
     let router = crate::http::router(app.state);
     tracing::info!(addr = %addr, "listening");
+    // No Nagle: the live writer already gathers a batch into one write, and
+    // holding its tail back for an ACK would only delay the next event.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -33,6 +33,8 @@ use crate::report;
 use crate::subscribers::{Report, latency_histogram};
 
 const AREA: &str = "area:172022";
+/// How long a phase waits for its last deliveries.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// The server and `anpi token create` must share the key tokens are made with.
 const BENCH_SECRET: &str = "62656e63682d6f6e6c792d6e6f742d666f722d70726f64756374696f6e2d2d2d";
 
@@ -192,11 +194,19 @@ impl Office {
             .bearer_auth(&self.token)
             .json(&serde_json::json!({"occupancy": n % 1000}))
             .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if !ok {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-        }
+            .await;
+        self.check(ok).await;
+    }
+
+    /// Counts a failed update and says why.
+    async fn check(&self, sent: reqwest::Result<reqwest::Response>) {
+        let why = match sent {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => format!("{e:#}"),
+        };
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        eprintln!("office update failed: {why}");
     }
 
     /// Posts the open-shelter spreadsheet listing the first `open` shelters
@@ -218,11 +228,8 @@ impl Office {
             .header("content-type", "text/csv; charset=utf-8")
             .body(csv)
             .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if !ok {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-        }
+            .await;
+        self.check(ok).await;
     }
 }
 
@@ -240,6 +247,8 @@ struct Phase {
     to_last: Option<Histogram<u64>>,
     /// Events that did not reach every subscriber.
     incomplete: u64,
+    /// Deliveries expected: events published × subscribers.
+    expected: u64,
     cpu_seconds: f64,
     write_syscalls: Option<u64>,
     frames_per_flush: Option<f64>,
@@ -401,7 +410,7 @@ async fn start_server(args: &FanoutArgs) -> anyhow::Result<Server> {
         .env("RUST_LOG", "warn")
         .env_remove("REDIS_URL")
         .env_remove("ANPI_REDIS_CLUSTER")
-        .stdout(Stdio::null());
+        .stdout(std::fs::File::create(args.work_dir.join("server.log"))?);
     if let Some(redis) = &args.redis {
         command.env("REDIS_URL", redis);
     }
@@ -505,8 +514,18 @@ where
     let cpu_before = server.cpu_seconds();
     let started = Instant::now();
     let published = publish().await;
-    // Deliveries still in flight.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Until every event has reached every subscriber (or it is clear that
+    // some never will: then the report shows them missing).
+    let expected = published * subscribers as u64;
+    let give_up = Instant::now() + DRAIN_LIMIT;
+    let mut delivered = 0;
+    while delivered < expected && Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        delivered = 0;
+        for pool in pools.iter_mut() {
+            delivered += pool.ask("count").await?["deliveries"].as_u64().unwrap_or(0);
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
     let cpu_seconds = server.cpu_seconds() - cpu_before;
     let write_syscalls = match perf {
@@ -518,6 +537,7 @@ where
     let mut phase = Phase {
         seconds,
         published,
+        expected,
         cpu_seconds,
         write_syscalls,
         ..Phase::default()
@@ -728,12 +748,15 @@ fn markdown(
     let burst = phases[2].1;
     let _ = writeln!(
         s,
-        "\nDeliveries/s is over the whole phase including its 2 s drain. Frames per write syscall: deliveries ÷ the server's `write`, `writev`, `sendto` and `sendmsg` calls during the burst phase (`perf stat`; HTTP answers and SQLite writes included, so it is a lower bound); the server's own `anpi_live_frames_per_flush` averaged {}. Events that missed a subscriber: {}; office updates that failed: {failures}.\n",
+        "\nDeliveries/s: every delivery of the phase over the time from its first publish to its last delivery. Frames per write syscall: deliveries ÷ the server's `write`, `writev`, `sendto` and `sendmsg` calls during the burst phase (`perf stat`; HTTP answers and SQLite writes included, so it is a lower bound); the server's own `anpi_live_frames_per_flush` averaged {}. Deliveries missing at the end: {}; office updates that failed: {failures}.\n",
         burst
             .frames_per_flush
             .map(|f| format!("{f:.1}"))
             .unwrap_or_else(|| "–".into()),
-        phases.iter().map(|(_, p)| p.incomplete).sum::<u64>(),
+        phases
+            .iter()
+            .map(|(_, p)| p.expected.saturating_sub(p.deliveries))
+            .sum::<u64>(),
     );
     let _ = writeln!(
         s,

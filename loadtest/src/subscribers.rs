@@ -6,6 +6,7 @@
 //! - the pool prints `{"ready":N,"failed":F}` once every connection has its
 //!   `subscribed` reply and its snapshot;
 //! - `report` → what was received since the last report (then reset);
+//! - `count` → deliveries since the last report;
 //! - `keep N` → closes connections until N remain;
 //! - `quit` (or end of input) → exits.
 //!
@@ -132,6 +133,9 @@ pub async fn run(args: SubscribersArgs) -> anyhow::Result<()> {
             connections.retain(|c| !c.is_finished());
             let report = take_report(&tally, connections.len());
             println!("{}", serde_json::to_string(&report)?);
+        } else if line == "count" {
+            let deliveries = tally.lock().expect("tally").deliveries;
+            println!("{}", serde_json::json!({"deliveries": deliveries}));
         } else if let Some(n) = line.strip_prefix("keep ") {
             let keep: usize = n.parse().context("keep N")?;
             while connections.len() > keep {

@@ -145,6 +145,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn redis_names_as_documented() {
+        // docs/live-protocol.md shows these: central Nanao's cell and area.
+        let cell = Channel::cell_at(LatLon::new(37.0432, 136.9674).unwrap());
+        assert_eq!(cell.to_string(), "cell:872e713a0ffffff");
+        assert_eq!(
+            cell.redis_name(),
+            "anpi:{c832e71fffffffff}:cell:872e713a0ffffff"
+        );
+        let area = Channel::parse("area:172022").unwrap();
+        assert_eq!(area.redis_name(), "anpi:{p17}:area:172022");
+    }
+
+    #[test]
     fn names_round_trip_and_bad_names_say_why() {
         for name in ["area:172022", "incident:abc-1", "person:tok_9"] {
             assert_eq!(Channel::parse(name).unwrap().to_string(), name);

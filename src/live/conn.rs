@@ -43,6 +43,8 @@ pub const CLOSE_TOO_SLOW: u16 = 4008;
 /// Frames written per flush at most: enough to amortise the syscall, few
 /// enough that one busy connection does not hog a worker thread.
 const MAX_BATCH: usize = 64;
+/// Frames a connection keeps room for between bursts.
+const IDLE_BATCH: usize = 4;
 /// A write that makes no progress for this long ends the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Channels one connection may hold.
@@ -722,13 +724,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         for ts in w.stamps.drain(..) {
             latency.record((now - ts).max(0) as f64 / 1e6);
         }
-        if rx.is_empty() {
-            // Idle again: give the batch's memory back.
-            w.batch = Vec::new();
-            w.stamps = Vec::new();
-        } else {
-            w.batch.clear();
-        }
+        // Idle connections keep room for a few frames, not for a burst.
+        w.batch.clear();
+        w.batch.shrink_to(IDLE_BATCH);
+        w.stamps.shrink_to(IDLE_BATCH);
     }
     // Too slow: say so, with a code the client can act on, if the socket
     // still takes a frame at all.
