@@ -422,3 +422,37 @@ async fn a_plain_get_is_told_this_is_a_websocket_endpoint() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_subscriber_gets_a_snapshot_with_the_latest_change() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let token = app.token("Nanao HQ", &[NANAO]).await;
+    let (id, _, _) = some_shelter(&app).await;
+    let area = json!({"channels": [format!("area:{NANAO}")]});
+    let occupancy_in = |snapshot: &Value| {
+        snapshot["data"]["shelters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id.as_str())
+            .map(|s| s["occupancy"].clone())
+    };
+
+    // Two subscribers at one position share a snapshot…
+    let mut first = Ws::connect(&app.base).await;
+    first.subscribe(area.clone()).await;
+    let before = first.expect("snapshot").await;
+    let mut second = Ws::connect(&app.base).await;
+    second.subscribe(area.clone()).await;
+    assert_eq!(second.expect("snapshot").await, before);
+
+    // …and a change moves the position, so the next one gets a new snapshot.
+    set_occupancy(&app, &token, &id, 77).await;
+    let event = first.expect("event").await;
+    let mut third = Ws::connect(&app.base).await;
+    third.subscribe(area).await;
+    let after = third.expect("snapshot").await;
+    assert_eq!(after["seq"], event["seq"]);
+    assert_eq!(occupancy_in(&after), Some(json!(77)));
+    app.stop().await;
+}

@@ -20,6 +20,7 @@ pub mod conn;
 pub mod hub;
 pub mod redis;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -93,6 +94,13 @@ struct Inner {
     /// "last leaves → broker unsubscribe" per channel (sharded by name), so a
     /// join racing a leave never ends with subscribers but no subscription.
     membership: Box<[AsyncMutex<()>]>,
+    /// The last snapshot built per channel with local subscribers, and the
+    /// position it was built at: after an incident thousands subscribe to
+    /// the same area at once, and all of them at one position can share one
+    /// database read and one copy of its bytes.
+    snapshots: std::sync::Mutex<HashMap<String, (Position, Utf8Bytes)>>,
+    /// One snapshot build per channel at a time (sharded by name).
+    building: Box<[AsyncMutex<()>]>,
     recovering: AtomicBool,
     shutdown: CancellationToken,
 }
@@ -136,6 +144,8 @@ impl Node {
                 next_conn: AtomicU64::new(1),
                 publications: pub_tx,
                 membership: (0..64).map(|_| AsyncMutex::new(())).collect(),
+                snapshots: std::sync::Mutex::new(HashMap::new()),
+                building: (0..64).map(|_| AsyncMutex::new(())).collect(),
                 recovering: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
             }),
@@ -343,10 +353,7 @@ impl Node {
     }
 
     fn membership_lock(&self, name: &str) -> &AsyncMutex<()> {
-        let hash = name
-            .bytes()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
-        &self.inner.membership[hash % self.inner.membership.len()]
+        shard(&self.inner.membership, name)
     }
 
     /// Adds a local subscriber; the first one subscribes the broker.
@@ -371,10 +378,11 @@ impl Node {
     async fn leave(&self, channel: &Channel, name: &str, conn: u64) {
         let _guard = self.membership_lock(name).lock().await;
         metrics::gauge!("anpi_live_subscriptions").decrement(1.0);
-        if self.inner.hub.remove(name, conn)
-            && let Err(e) = self.inner.broker.unsubscribe(channel).await
-        {
-            tracing::warn!(error = %e, channel = name, "broker unsubscribe failed");
+        if self.inner.hub.remove(name, conn) {
+            self.inner.snapshots.lock().expect("snapshots").remove(name);
+            if let Err(e) = self.inner.broker.unsubscribe(channel).await {
+                tracing::warn!(error = %e, channel = name, "broker unsubscribe failed");
+            }
         }
     }
 
@@ -412,12 +420,44 @@ impl Node {
                 });
             }
         }
-        let snapshot = self.snapshot(channel, &position).await?;
+        let snapshot = self.snapshot_at(channel, &position).await?;
         Ok(Caught::Fresh {
             resync: since.is_some(),
             position,
             snapshot,
         })
+    }
+
+    /// A snapshot at least as new as `position`: the cached one when it was
+    /// built at exactly this position (it reflects everything up to it),
+    /// else a new one.
+    async fn snapshot_at(
+        &self,
+        channel: &Channel,
+        position: &Position,
+    ) -> Result<Utf8Bytes, LiveError> {
+        let name = channel.to_string();
+        let cached = || {
+            let snapshots = self.inner.snapshots.lock().expect("snapshots");
+            snapshots
+                .get(&name)
+                .filter(|(at, _)| at == position)
+                .map(|(_, bytes)| bytes.clone())
+        };
+        if let Some(bytes) = cached() {
+            return Ok(bytes);
+        }
+        let _building = shard(&self.inner.building, &name).lock().await;
+        if let Some(bytes) = cached() {
+            return Ok(bytes); // built while this one waited
+        }
+        let bytes = self.snapshot(channel, position).await?;
+        self.inner
+            .snapshots
+            .lock()
+            .expect("snapshots")
+            .insert(name, (position.clone(), bytes.clone()));
+        Ok(bytes)
     }
 
     /// The current state of what a channel covers, read from the database.
@@ -469,4 +509,12 @@ impl Drop for Admission {
         self.node.inner.connections.fetch_sub(1, Ordering::AcqRel);
         metrics::gauge!("anpi_live_connections").decrement(1.0);
     }
+}
+
+/// The lock of `locks` that `name` hashes to.
+fn shard<'a>(locks: &'a [AsyncMutex<()>], name: &str) -> &'a AsyncMutex<()> {
+    let hash = name
+        .bytes()
+        .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+    &locks[hash % locks.len()]
 }
