@@ -175,8 +175,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // One JSON line per snapshot, as it is posted.
             replay
                 .run(|posted| {
+                    // A closed stdout (`| head`) must not stop the replay.
                     if let Ok(line) = serde_json::to_string(posted) {
-                        println!("{line}");
+                        let _ = writeln!(std::io::stdout(), "{line}");
                     }
                 })
                 .await?;
