@@ -1,4 +1,5 @@
 //! Pure rules of the domain: no I/O, no database, no clock reads.
 
 pub mod municipality;
+pub mod person;
 pub mod shelter;
