@@ -27,6 +27,8 @@ pub struct AppState {
     pub live: Node,
     pub metrics: PrometheusHandle,
     pub limits: Limits,
+    /// How long after an incident closes its personal data is kept.
+    pub purge_after: chrono::TimeDelta,
 }
 
 /// Request-size limits.
@@ -80,6 +82,7 @@ impl App {
                 limits: Limits {
                     max_upload_bytes: config.max_upload_bytes,
                 },
+                purge_after: chrono::TimeDelta::days(config.purge_after_days.into()),
             },
         })
     }

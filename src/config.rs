@@ -58,6 +58,11 @@ pub struct ServeConfig {
     #[arg(long, env = "ANPI_MAX_UPLOAD_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_upload_bytes: usize,
 
+    /// Days after an incident closes until its check-ins' personal data is
+    /// deleted (counts by status survive).
+    #[arg(long, env = "ANPI_PURGE_AFTER_DAYS", default_value_t = 30)]
+    pub purge_after_days: u32,
+
     #[command(flatten)]
     pub live: LiveConfig,
 }
@@ -123,6 +128,7 @@ impl Default for ServeConfig {
             },
             sample_data: true,
             max_upload_bytes: 64 * 1024 * 1024,
+            purge_after_days: 30,
             live: LiveConfig::default(),
         }
     }

@@ -3,6 +3,7 @@
 
 mod extract;
 mod health;
+mod incidents;
 mod live;
 pub mod shelters;
 mod ui;
@@ -30,6 +31,7 @@ use crate::app::AppState;
     ),
     modifiers(&OfficialToken),
     tags((name = "shelters", description = "The shelter registry and live state"),
+         (name = "incidents", description = "Incidents an office activates for its municipalities"),
          (name = "live", description = "Live updates over WebSocket (docs/live-protocol.md)"),
          (name = "operations", description = "Health and metrics"))
 )]
@@ -55,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     let upload_limit = state.limits.max_upload_bytes;
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(shelters::router())
+        .merge(incidents::router())
         .merge(live::router())
         .merge(health::router())
         .split_for_parts();

@@ -6,6 +6,7 @@
 //! each pool type so a query is written once. Migrations live in
 //! `migrations/sqlite` and `migrations/postgres` and run at start.
 
+mod incidents;
 mod officials;
 mod shelters;
 
@@ -18,6 +19,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use incidents::{Incident, NewIncident};
 pub use officials::Official;
 pub use shelters::{AuditEvent, ImportOutcome, SnapshotOutcome};
 
@@ -31,6 +33,29 @@ macro_rules! on_backend {
     };
 }
 pub(crate) use on_backend;
+
+/// Appends to the audit trail on `$exec`; `$before`/`$after` are `Option<&T: Serialize>`.
+macro_rules! audit {
+    ($exec:expr, $actor:expr, $now:expr, $action:expr, $target:expr, $before:expr, $after:expr $(,)?) => {
+        sqlx::query(
+            "insert into audit_event (at, actor, action, target, before, after) \
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind($now)
+        .bind($actor.audit_name())
+        .bind($action)
+        .bind($target)
+        .bind($before.map($crate::store::to_json))
+        .bind($after.map($crate::store::to_json))
+        .execute($exec)
+        .await
+    };
+}
+pub(crate) use audit;
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("audit values serialise")
+}
 
 /// The current time at the precision both backends keep (PostgreSQL stores
 /// microseconds), so what a write answers is exactly what a read returns.

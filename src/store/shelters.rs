@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Actor, Store, on_backend};
+use super::{Actor, Store, audit, on_backend, to_json};
 use crate::domain::municipality::MunicipalityCode;
 use crate::domain::shelter::{
     Capacity, HazardSet, LatLon, LiveState, LiveUpdate, Shelter, ShelterKind, ShelterSite,
@@ -151,10 +151,6 @@ fn to_shelters(rows: Vec<ShelterRow>) -> anyhow::Result<Vec<Shelter>> {
     rows.into_iter().map(Shelter::try_from).collect()
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("shelters serialise")
-}
-
 /// Inserts a whole shelter, registry and live state, on `$exec` (a site first
 /// seen in a snapshot). Macros rather than functions so one text serves both
 /// backends' executor types.
@@ -216,24 +212,6 @@ macro_rules! write_live {
     }};
 }
 
-/// Appends to the audit trail on `$exec`; `$before`/`$after` are `Option<&T: Serialize>`.
-macro_rules! audit {
-    ($exec:expr, $actor:expr, $now:expr, $action:expr, $target:expr, $before:expr, $after:expr $(,)?) => {
-        sqlx::query(
-            "insert into audit_event (at, actor, action, target, before, after) \
-             values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind($now)
-        .bind($actor.audit_name())
-        .bind($action)
-        .bind($target)
-        .bind($before.map(to_json))
-        .bind($after.map(to_json))
-        .execute($exec)
-        .await
-    };
-}
-
 impl Store {
     pub async fn all_shelters(&self) -> anyhow::Result<Vec<Shelter>> {
         let rows: Vec<ShelterRow> = on_backend!(self, |pool| {
@@ -268,7 +246,7 @@ impl Store {
         row.map(Shelter::try_from).transpose()
     }
 
-    /// The audit trail of one shelter, newest first.
+    /// The audit trail of one shelter or incident, newest first.
     pub async fn audit_trail(
         &self,
         target: &str,

@@ -197,6 +197,22 @@ impl TestApp {
             .expect("PATCH")
     }
 
+    /// `POST path` with a JSON body as the holder of `token`.
+    pub async fn post_as(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
     /// `GET path` as the holder of `token`.
     pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
         self.client

@@ -1,0 +1,242 @@
+//! Incidents: what an office activates for its municipalities, and what
+//! check-ins will belong to.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Actor, Store, audit, on_backend};
+use crate::domain::municipality::MunicipalityCode;
+use crate::domain::shelter::Hazard;
+use crate::error::ApiError;
+
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct Incident {
+    pub id: String,
+    pub name: String,
+    pub hazard: Hazard,
+    #[schema(value_type = Vec<String>)]
+    pub municipalities: Vec<MunicipalityCode>,
+    pub started_at: DateTime<Utc>,
+    /// The office that activated it.
+    pub created_by: String,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When the personal data of its check-ins is deleted (aggregates stay).
+    pub purge_at: Option<DateTime<Utc>>,
+}
+
+/// What an office asks for.
+pub struct NewIncident {
+    pub name: String,
+    pub hazard: Hazard,
+    pub municipalities: Vec<MunicipalityCode>,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct IncidentRow {
+    id: String,
+    name: String,
+    hazard: String,
+    municipalities: String,
+    started_at: DateTime<Utc>,
+    created_by: String,
+    closed_at: Option<DateTime<Utc>>,
+    purge_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<IncidentRow> for Incident {
+    type Error = anyhow::Error;
+
+    fn try_from(r: IncidentRow) -> anyhow::Result<Incident> {
+        Ok(Incident {
+            id: r.id,
+            name: r.name,
+            hazard: serde_json::from_value(serde_json::Value::String(r.hazard))?,
+            municipalities: r
+                .municipalities
+                .split(',')
+                .map(MunicipalityCode::parse)
+                .collect::<Result<_, _>>()?,
+            started_at: r.started_at,
+            created_by: r.created_by,
+            closed_at: r.closed_at,
+            purge_at: r.purge_at,
+        })
+    }
+}
+
+/// sqlx takes only literal SQL: the column list is pasted in at compile time.
+macro_rules! select_incident {
+    ($rest:literal) => {
+        concat!(
+            "select id, name, hazard, municipalities, started_at, created_by, closed_at, purge_at from incident ",
+            $rest
+        )
+    };
+}
+
+fn codes(municipalities: &[MunicipalityCode]) -> String {
+    municipalities
+        .iter()
+        .map(MunicipalityCode::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Store {
+    pub async fn create_incident(
+        &self,
+        actor: &Actor,
+        new: NewIncident,
+    ) -> Result<Incident, ApiError> {
+        let now = super::now();
+        let incident = Incident {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: new.name,
+            hazard: new.hazard,
+            municipalities: new.municipalities,
+            started_at: new.started_at,
+            created_by: actor.display_name(),
+            closed_at: None,
+            purge_at: None,
+        };
+        let hazard = serde_json::to_value(incident.hazard)
+            .map_err(anyhow::Error::from)?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        on_backend!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "insert into incident (id, name, hazard, municipalities, started_at, created_by, created_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&incident.id)
+            .bind(&incident.name)
+            .bind(&hazard)
+            .bind(codes(&incident.municipalities))
+            .bind(incident.started_at)
+            .bind(&incident.created_by)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            audit!(
+                &mut *tx,
+                actor,
+                now,
+                "incident.open",
+                &incident.id,
+                None::<&Incident>,
+                Some(&incident),
+            )?;
+            tx.commit().await?;
+            Ok::<_, ApiError>(())
+        })?;
+        Ok(incident)
+    }
+
+    pub async fn incident(&self, id: &str) -> Result<Option<Incident>, ApiError> {
+        let row: Option<IncidentRow> = on_backend!(self, |pool| {
+            sqlx::query_as(select_incident!("where id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(Incident::try_from).transpose()?)
+    }
+
+    /// Newest first; only open ones when `active`; only those covering
+    /// `municipality` when given.
+    pub async fn incidents(
+        &self,
+        active: Option<bool>,
+        municipality: Option<&MunicipalityCode>,
+    ) -> Result<Vec<Incident>, ApiError> {
+        let rows: Vec<IncidentRow> = on_backend!(self, |pool| {
+            let query = match active {
+                Some(true) => select_incident!(
+                    "where closed_at is null order by started_at desc, id desc limit 1000"
+                ),
+                Some(false) => select_incident!(
+                    "where closed_at is not null order by started_at desc, id desc limit 1000"
+                ),
+                None => select_incident!("order by started_at desc, id desc limit 1000"),
+            };
+            sqlx::query_as(query).fetch_all(pool).await
+        })?;
+        let all = rows
+            .into_iter()
+            .map(Incident::try_from)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(all
+            .into_iter()
+            .filter(|i| municipality.is_none_or(|m| i.municipalities.contains(m)))
+            .collect())
+    }
+
+    /// Closes an open incident; its personal data is to go `retention`
+    /// after now. Only an office of every municipality it covers may.
+    pub async fn close_incident(
+        &self,
+        actor: &Actor,
+        id: &str,
+        retention: TimeDelta,
+    ) -> Result<Incident, ApiError> {
+        let now = super::now();
+        on_backend!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            // Take the row's write lock before reading it.
+            let touched = sqlx::query("update incident set name = name where id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if touched.rows_affected() == 0 {
+                return Err(ApiError::NotFound(format!("no incident with id {id}")));
+            }
+            let row: IncidentRow = sqlx::query_as(select_incident!("where id = $1"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let before = Incident::try_from(row)?;
+            if let Actor::Official(official) = actor
+                && let Some(other) = before
+                    .municipalities
+                    .iter()
+                    .find(|m| !official.may_act_in(m))
+            {
+                return Err(ApiError::Forbidden(format!(
+                    "incident {id} also covers municipality {other}, which this token may not act on"
+                )));
+            }
+            if let Some(at) = before.closed_at {
+                return Err(ApiError::Conflict(format!(
+                    "incident {id} was already closed at {}",
+                    at.to_rfc3339()
+                )));
+            }
+            let after = Incident {
+                closed_at: Some(now),
+                purge_at: Some(now + retention),
+                ..before.clone()
+            };
+            sqlx::query("update incident set closed_at = $1, purge_at = $2 where id = $3")
+                .bind(after.closed_at)
+                .bind(after.purge_at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            audit!(
+                &mut *tx,
+                actor,
+                now,
+                "incident.close",
+                id,
+                Some(&before),
+                Some(&after),
+            )?;
+            tx.commit().await?;
+            Ok(after)
+        })
+    }
+}
