@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use crate::auth::Secret;
+use crate::checkin::CheckinWriter;
 use crate::config::{ServeConfig, redact_url};
 use crate::geoindex::ShelterIndex;
 use crate::import;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub limits: Limits,
     /// How long after an incident closes its personal data is kept.
     pub purge_after: chrono::TimeDelta,
+    /// The surge write path for check-ins.
+    pub checkins: CheckinWriter,
 }
 
 /// Request-size limits.
@@ -72,6 +75,7 @@ impl App {
             "index built"
         );
         let live = Node::start(&config.live, store.clone(), index.clone()).await?;
+        let checkins = CheckinWriter::start(store.clone(), live.clone(), config.checkin_queue);
         Ok(App {
             state: AppState {
                 store,
@@ -83,6 +87,7 @@ impl App {
                     max_upload_bytes: config.max_upload_bytes,
                 },
                 purge_after: chrono::TimeDelta::days(config.purge_after_days.into()),
+                checkins,
             },
         })
     }

@@ -63,6 +63,10 @@ pub struct ServeConfig {
     #[arg(long, env = "ANPI_PURGE_AFTER_DAYS", default_value_t = 30)]
     pub purge_after_days: u32,
 
+    /// Check-ins that may wait to be stored; past it, 503 with Retry-After.
+    #[arg(long, env = "ANPI_CHECKIN_QUEUE", default_value_t = 20_000)]
+    pub checkin_queue: usize,
+
     #[command(flatten)]
     pub live: LiveConfig,
 }
@@ -129,6 +133,7 @@ impl Default for ServeConfig {
             sample_data: true,
             max_upload_bytes: 64 * 1024 * 1024,
             purge_after_days: 30,
+            checkin_queue: 20_000,
             live: LiveConfig::default(),
         }
     }

@@ -22,6 +22,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod checkin;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -159,20 +159,16 @@ async fn offices_act_only_within_their_municipalities(backend: Backend) {
 async fn bad_incidents_say_which_field_and_why(backend: Backend) {
     let app = TestApp::start(backend).await;
     let token = app.token("Nanao HQ", &[NANAO]).await;
-    let r = app.post_as(&token,
-        "/v1/incidents",
+    let r = app
+        .post_as(
+            &token,
+            "/v1/incidents",
         json!({"name": "  ", "hazard": "meteor", "municipalities": ["1720", NANAO, NANAO], "started_at": "yesterday"}),
     )
     .await;
     let problem = expect_problem(r, 400).await;
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        fields,
+        common::problem_fields(&problem),
         [
             "name",
             "hazard",
@@ -181,8 +177,10 @@ async fn bad_incidents_say_which_field_and_why(backend: Backend) {
             "started_at"
         ]
     );
-    let r = app.post_as(&token,
-        "/v1/incidents",
+    let r = app
+        .post_as(
+            &token,
+            "/v1/incidents",
         json!({"name": "x", "hazard": "flood", "municipalities": [NANAO], "started_at": "2999-01-01T00:00:00Z"}),
     )
     .await;

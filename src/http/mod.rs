@@ -1,6 +1,7 @@
 //! The HTTP surface: one router per resource merged here, request metrics,
 //! health checks, the OpenAPI document and the embedded web UI.
 
+mod checkins;
 mod extract;
 mod health;
 mod incidents;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(shelters::router())
         .merge(incidents::router())
+        .merge(checkins::router())
         .merge(live::router())
         .merge(health::router())
         .split_for_parts();

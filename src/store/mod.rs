@@ -6,6 +6,7 @@
 //! each pool type so a query is written once. Migrations live in
 //! `migrations/sqlite` and `migrations/postgres` and run at start.
 
+mod checkins;
 mod incidents;
 mod officials;
 mod shelters;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use checkins::{CheckinRequest, Committed, HouseholdReceipt, PersonReport, Receipt};
 pub use incidents::{Incident, NewIncident};
 pub use officials::Official;
 pub use shelters::{AuditEvent, ImportOutcome, SnapshotOutcome};

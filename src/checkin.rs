@@ -1,0 +1,109 @@
+//! The surge write path for check-ins: requests wait in a bounded queue; one
+//! writer takes as many as are waiting (up to a batch), commits them in one
+//! transaction — one fsync for the lot — and only then answers each and
+//! publishes to the people watching. A full queue is answered at once with
+//! 503: load is shed, and nothing is acknowledged that was not stored.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::live::Node;
+use crate::live::channel::Channel;
+use crate::store::{CheckinRequest, Committed, Store};
+
+/// Most check-ins per transaction.
+const MAX_BATCH: usize = 512;
+
+struct Job {
+    request: CheckinRequest,
+    answer: oneshot::Sender<Result<Committed, WriteFailed>>,
+}
+
+/// The batch could not be stored; nothing of it was.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("the check-in could not be stored: {0}")]
+pub struct WriteFailed(String);
+
+/// Why a check-in was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("too many check-ins are waiting to be stored")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] WriteFailed),
+}
+
+/// A handle to the writer; cheap to clone.
+#[derive(Clone)]
+pub struct CheckinWriter {
+    queue: mpsc::Sender<Job>,
+}
+
+impl CheckinWriter {
+    /// Starts the writer with room for `capacity` waiting check-ins. It
+    /// stops once every handle is gone and the queue is drained.
+    pub fn start(store: Store, live: Node, capacity: usize) -> Self {
+        let (queue, rx) = mpsc::channel(capacity.max(1));
+        tokio::spawn(write_batches(store, live, rx));
+        CheckinWriter { queue }
+    }
+
+    /// Stores one check-in; answers once its batch is committed.
+    pub async fn submit(&self, request: CheckinRequest) -> Result<Committed, SubmitError> {
+        let (answer, answered) = oneshot::channel();
+        self.queue
+            .try_send(Job { request, answer })
+            .map_err(|_| SubmitError::Busy)?;
+        let waiting = self.queue.max_capacity() - self.queue.capacity();
+        metrics::gauge!("anpi_checkin_queue").set(waiting as f64);
+        match answered.await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(WriteFailed("the writer stopped".into()).into()),
+        }
+    }
+}
+
+async fn write_batches(store: Store, live: Node, mut rx: mpsc::Receiver<Job>) {
+    let batch_size = metrics::histogram!("anpi_checkin_batch_size");
+    let stored = metrics::counter!("anpi_checkins_stored_total");
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (requests, answers): (Vec<_>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.request, j.answer)).unzip();
+        batch_size.record(requests.len() as f64);
+        match store.commit_checkins(&requests).await {
+            Ok(outcomes) => {
+                for ((request, answer), outcome) in requests.iter().zip(answers).zip(outcomes) {
+                    if let Committed::New { receipt, people } = &outcome {
+                        stored.increment(people.len() as u64);
+                        for (token, person) in people {
+                            live.publish_later(
+                                Channel::Person(token.clone()),
+                                "checkin",
+                                &json!({
+                                    "name": person.name,
+                                    "phone_last4": person.phone_last4,
+                                    "statuses": person.statuses,
+                                    "shelter_id": request.shelter_id,
+                                    "message": if token == &receipt.person_token { request.message.as_deref() } else { None },
+                                    "recorded_at": receipt.recorded_at,
+                                }),
+                            );
+                        }
+                    }
+                    let _ = answer.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = requests.len(), "check-in batch not stored");
+                // A moment for a database that is restarting; the clients retry.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                for answer in answers {
+                    let _ = answer.send(Err(WriteFailed(e.to_string())));
+                }
+            }
+        }
+    }
+}

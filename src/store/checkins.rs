@@ -1,0 +1,212 @@
+//! Check-ins, written a batch per transaction: the surge write path's
+//! database side (`crate::checkin` gathers the batches).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Store, on_backend};
+use crate::domain::person::Status;
+use crate::domain::shelter::LatLon;
+
+/// A validated check-in, ready to store.
+#[derive(Clone, Debug)]
+pub struct CheckinRequest {
+    pub incident_id: String,
+    /// (Idempotency-Key, SHA-256 of the request as understood).
+    pub idempotency: Option<(String, String)>,
+    /// The one checking in first, then their household.
+    pub people: Vec<PersonReport>,
+    pub shelter_id: Option<String>,
+    /// The requester's own message.
+    pub message: Option<String>,
+    pub location: Option<LatLon>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PersonReport {
+    /// Keyed hash of the E.164 number, and its last 4 digits.
+    pub phone_hash: String,
+    pub phone_last4: String,
+    pub name: String,
+    pub name_key: String,
+    pub statuses: Vec<Status>,
+}
+
+/// What a check-in is answered with (and, for a retry, answered again).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Receipt {
+    pub checkin_id: String,
+    /// Subscribe to `person:<token>` for this person's next check-ins.
+    pub person_token: String,
+    pub recorded_at: DateTime<Utc>,
+    /// The household members recorded with it, each a person of their own.
+    pub household: Vec<HouseholdReceipt>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HouseholdReceipt {
+    pub name: String,
+    pub person_token: String,
+}
+
+/// What became of one request of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Committed {
+    /// Stored now; `people` pairs each stored person's token with what was reported.
+    New {
+        receipt: Receipt,
+        people: Vec<(String, PersonReport)>,
+    },
+    /// The key was used before for the same request: its first answer.
+    Replayed(Receipt),
+    /// The key was used before for another request.
+    KeyReused,
+}
+
+/// A token for a person: 128 random bits, hex.
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source");
+    hex::encode(bytes)
+}
+
+fn status_text(statuses: &[Status]) -> String {
+    statuses
+        .iter()
+        .map(|s| {
+            serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Store {
+    /// Stores a batch of check-ins in one transaction: all of them or, when
+    /// the transaction fails, none (and nobody is told otherwise).
+    pub async fn commit_checkins(
+        &self,
+        batch: &[CheckinRequest],
+    ) -> Result<Vec<Committed>, sqlx::Error> {
+        let now = super::now();
+        on_backend!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for request in batch {
+                if let Some((key, hash)) = &request.idempotency {
+                    let first: Option<(String, String)> = sqlx::query_as(
+                        "select request_hash, response from idempotency where incident_id = $1 and key = $2",
+                    )
+                    .bind(&request.incident_id)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((first_hash, response)) = first {
+                        outcomes.push(match serde_json::from_str(&response) {
+                            Ok(receipt) if &first_hash == hash => Committed::Replayed(receipt),
+                            _ => Committed::KeyReused,
+                        });
+                        continue;
+                    }
+                }
+                let checkin_id = uuid::Uuid::now_v7().to_string();
+                let mut people = Vec::with_capacity(request.people.len());
+                for (i, person) in request.people.iter().enumerate() {
+                    let known: Option<(String, String)> = sqlx::query_as(
+                        "select id, token from person where incident_id = $1 and phone_hash = $2 and name_key = $3",
+                    )
+                    .bind(&request.incident_id)
+                    .bind(&person.phone_hash)
+                    .bind(&person.name_key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let (person_id, token) = match known {
+                        Some(found) => found,
+                        None => {
+                            let found = (uuid::Uuid::now_v7().to_string(), new_token());
+                            sqlx::query(
+                                "insert into person (id, incident_id, phone_hash, phone_last4, name, name_key, token, created_at) \
+                                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                            )
+                            .bind(&found.0)
+                            .bind(&request.incident_id)
+                            .bind(&person.phone_hash)
+                            .bind(&person.phone_last4)
+                            .bind(&person.name)
+                            .bind(&person.name_key)
+                            .bind(&found.1)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                            found
+                        }
+                    };
+                    // The requester's check-in has the request's id; each
+                    // member's gets one of its own.
+                    let id = if i == 0 {
+                        checkin_id.clone()
+                    } else {
+                        uuid::Uuid::now_v7().to_string()
+                    };
+                    sqlx::query(
+                        "insert into checkin (id, incident_id, person_id, statuses, shelter_id, message, lat, lon, recorded_at) \
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&id)
+                    .bind(&request.incident_id)
+                    .bind(&person_id)
+                    .bind(status_text(&person.statuses))
+                    .bind(&request.shelter_id)
+                    .bind(if i == 0 { request.message.as_deref() } else { None })
+                    .bind(request.location.map(|l| l.lat))
+                    .bind(request.location.map(|l| l.lon))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    people.push((token, person.clone()));
+                }
+                let receipt = Receipt {
+                    checkin_id,
+                    person_token: people[0].0.clone(),
+                    recorded_at: now,
+                    household: people[1..]
+                        .iter()
+                        .map(|(token, p)| HouseholdReceipt {
+                            name: p.name.clone(),
+                            person_token: token.clone(),
+                        })
+                        .collect(),
+                };
+                if let Some((key, hash)) = &request.idempotency {
+                    sqlx::query(
+                        "insert into idempotency (incident_id, key, request_hash, response, created_at) \
+                         values ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&request.incident_id)
+                    .bind(key)
+                    .bind(hash)
+                    .bind(super::to_json(&receipt))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                outcomes.push(Committed::New { receipt, people });
+            }
+            tx.commit().await?;
+            Ok(outcomes)
+        })
+    }
+
+    /// Check-ins stored for an incident (a count for tests and stats).
+    pub async fn checkin_count(&self, incident_id: &str) -> Result<i64, sqlx::Error> {
+        on_backend!(self, |pool| {
+            sqlx::query_scalar("select count(*) from checkin where incident_id = $1")
+                .bind(incident_id)
+                .fetch_one(pool)
+                .await
+        })
+    }
+}

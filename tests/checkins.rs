@@ -1,0 +1,263 @@
+//! Safety check-ins: "I'm safe" without an account, normalised phones,
+//! households, idempotent retries, refusals that say why, and the people
+//! watching a person told live.
+
+mod common;
+
+use common::ws::Ws;
+use common::{Backend, TestApp, expect_problem};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    a_resident_checks_in_with_a_household,
+    retries_under_one_key_are_stored_once,
+    bad_check_ins_say_which_field_and_why,
+    a_family_watching_a_person_is_told_live
+);
+
+const NANAO: &str = "172022";
+
+/// An active incident for Nanao; its id.
+async fn incident(app: &TestApp) -> String {
+    let token = app.token("Nanao HQ", &[NANAO]).await;
+    let r = app
+        .post_as(
+            &token,
+            "/v1/incidents",
+            json!({"name": "能登半島地震", "hazard": "earthquake", "municipalities": [NANAO]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn check_in(
+    app: &TestApp,
+    incident: &str,
+    key: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url(&format!("/v1/incidents/{incident}/checkins")))
+        .json(&body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.expect("POST check-in")
+}
+
+async fn stored(app: &TestApp, incident: &str) -> i64 {
+    app.store().checkin_count(incident).await.unwrap()
+}
+
+async fn a_resident_checks_in_with_a_household(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let id = incident(&app).await;
+    let r = check_in(
+        &app,
+        &id,
+        Some("k-1"),
+        json!({
+            "phone": "０９０－１２３４－５６７８",
+            "name": "山田　太郎",
+            "statuses": ["safe", "at_shelter"],
+            "shelter_id": "CC0000000518",
+            "message": "山王小学校にいます",
+            "household": [{"name": "山田 花子", "statuses": ["injured", "at_shelter"]}],
+            "lat": 37.0418, "lon": 136.9737
+        }),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let receipt: Value = r.json().await.unwrap();
+    let token = receipt["person_token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 32);
+    assert_eq!(receipt["household"][0]["name"], "山田 花子");
+    assert_ne!(
+        receipt["household"][0]["person_token"],
+        receipt["person_token"]
+    );
+    assert!(receipt["recorded_at"].as_str().is_some());
+    assert_eq!(stored(&app, &id).await, 2, "one check-in per person");
+
+    // The same person, typing differently, is the same person.
+    let r = check_in(
+        &app,
+        &id,
+        None,
+        json!({"phone": "+81 90 1234 5678", "name": "山田太郎", "statuses": ["safe", "at_home"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["person_token"], token.as_str());
+    assert_ne!(again["checkin_id"], receipt["checkin_id"]);
+    assert_eq!(stored(&app, &id).await, 3);
+    app.stop().await;
+}
+
+async fn retries_under_one_key_are_stored_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let id = incident(&app).await;
+    let body = json!({"phone": "080-1111-2222", "name": "佐藤 一郎", "statuses": ["safe"]});
+    let first: Value = check_in(&app, &id, Some("retry-me"), body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let r = check_in(&app, &id, Some("retry-me"), body.clone()).await;
+        assert_eq!(r.status(), 201);
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            first,
+            "the first answer again"
+        );
+    }
+    assert_eq!(stored(&app, &id).await, 1);
+    let other = json!({"phone": "080-1111-2222", "name": "佐藤 一郎", "statuses": ["need_help"]});
+    let r = check_in(&app, &id, Some("retry-me"), other).await;
+    let problem = expect_problem(r, 409).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key")
+    );
+    assert_eq!(
+        stored(&app, &id).await,
+        1,
+        "nothing written for the conflict"
+    );
+    app.stop().await;
+}
+
+async fn bad_check_ins_say_which_field_and_why(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let id = incident(&app).await;
+    let cases = [
+        (
+            json!({"phone": "090-1234", "name": "A", "statuses": ["safe"]}),
+            "phone",
+        ),
+        (
+            json!({"phone": "09012345678", "name": " ", "statuses": ["safe"]}),
+            "name",
+        ),
+        (
+            json!({"phone": "09012345678", "name": "A", "statuses": []}),
+            "statuses",
+        ),
+        (
+            json!({"phone": "09012345678", "name": "A", "statuses": ["safe", "injured"]}),
+            "statuses",
+        ),
+        (
+            json!({"phone": "09012345678", "name": "A", "statuses": ["at_home", "at_shelter"], "shelter_id": "CC0000000518"}),
+            "statuses",
+        ),
+        (
+            json!({"phone": "09012345678", "name": "A", "statuses": ["fine"]}),
+            "statuses[0]",
+        ),
+        (
+            json!({"phone": "09012345678", "name": "A", "statuses": ["at_shelter"]}),
+            "shelter_id",
+        ),
+        (
+            json!({"phone": "09012345678", "name": "A", "statuses": ["at_shelter"], "shelter_id": "NOPE"}),
+            "shelter_id",
+        ),
+        (
+            json!({"phone": "09012345678", "name": "A", "statuses": ["safe"], "shelter_id": "CC0000000518"}),
+            "shelter_id",
+        ),
+        (
+            json!({"phone": "09012345678", "name": "A", "statuses": ["safe"], "message": "あ".repeat(101)}),
+            "message",
+        ),
+        (
+            json!({"phone": "09012345678", "name": "A", "statuses": ["safe"], "lat": 37.0}),
+            "lat",
+        ),
+        (
+            json!({"phone": "09012345678", "name": "A", "statuses": ["safe"], "household": [{"name": "ａ", "statuses": ["safe"]}]}),
+            "household[0].name",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = check_in(&app, &id, None, body.clone()).await;
+        let problem = expect_problem(r, 400).await;
+        assert_eq!(common::problem_fields(&problem), [field], "{body}");
+    }
+    let r = check_in(
+        &app,
+        &id,
+        Some("bad key"),
+        json!({"phone": "09012345678", "name": "A", "statuses": ["safe"]}),
+    )
+    .await;
+    assert_eq!(
+        expect_problem(r, 400).await["errors"][0]["field"],
+        "Idempotency-Key"
+    );
+    let r = check_in(
+        &app,
+        "no-such",
+        None,
+        json!({"phone": "09012345678", "name": "A", "statuses": ["safe"]}),
+    )
+    .await;
+    expect_problem(r, 404).await;
+    assert_eq!(stored(&app, &id).await, 0, "nothing stored");
+
+    let token = app.token("Nanao HQ 2", &[NANAO]).await;
+    let r = app
+        .post_as(&token, &format!("/v1/incidents/{id}/close"), json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = check_in(
+        &app,
+        &id,
+        None,
+        json!({"phone": "09012345678", "name": "A", "statuses": ["safe"]}),
+    )
+    .await;
+    expect_problem(r, 409).await;
+    app.stop().await;
+}
+
+async fn a_family_watching_a_person_is_told_live(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let id = incident(&app).await;
+    let mother = json!({"phone": "0767-53-1111", "name": "田中 ハナ", "statuses": ["evacuating"]});
+    let first: Value = check_in(&app, &id, None, mother)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = first["person_token"].as_str().unwrap();
+
+    let mut family = Ws::connect(&app.base).await;
+    family
+        .subscribe(json!({"channels": [format!("person:{token}")]}))
+        .await;
+    family.expect("snapshot").await;
+    let safe = json!({"phone": "0767531111", "name": "田中ハナ", "statuses": ["safe", "at_shelter"], "shelter_id": "CC0000000518", "message": "無事です"});
+    assert_eq!(check_in(&app, &id, None, safe).await.status(), 201);
+    let event = family.expect("event").await;
+    assert_eq!(event["kind"], "checkin");
+    assert_eq!(event["data"]["statuses"], json!(["safe", "at_shelter"]));
+    assert_eq!(event["data"]["message"], "無事です");
+    assert_eq!(event["data"]["shelter_id"], "CC0000000518");
+    assert_eq!(event["data"]["phone_last4"], "1111");
+    assert!(
+        !event.to_string().contains("0767"),
+        "never the number itself"
+    );
+    app.stop().await;
+}
