@@ -78,19 +78,27 @@ async fn write_batches(store: Store, live: Node, mut rx: mpsc::Receiver<Job>) {
                 for ((request, answer), outcome) in requests.iter().zip(answers).zip(outcomes) {
                     if let Committed::New { receipt, people } = &outcome {
                         stored.increment(people.len() as u64);
-                        for (token, person) in people {
-                            live.publish_later(
-                                Channel::Person(token.clone()),
-                                "checkin",
-                                &json!({
-                                    "name": person.name,
-                                    "phone_last4": person.phone_last4,
-                                    "statuses": person.statuses,
-                                    "shelter_id": request.shelter_id,
-                                    "message": if token == &receipt.person_token { request.message.as_deref() } else { None },
-                                    "recorded_at": receipt.recorded_at,
-                                }),
-                            );
+                        for person in people {
+                            let own = person.token == receipt.person_token;
+                            let event = json!({
+                                "person_token": person.token,
+                                "name": person.report.name,
+                                "phone_last4": person.report.phone_last4,
+                                "statuses": person.report.statuses,
+                                "shelter_id": request.shelter_id,
+                                "message": if own { request.message.as_deref() } else { None },
+                                "recorded_at": receipt.recorded_at,
+                            });
+                            // The person's own channel, and each family waiting
+                            // on a look-up that matches them.
+                            let channels = std::iter::once(&person.token).chain(&person.watchers);
+                            for token in channels {
+                                live.publish_later(
+                                    Channel::Person(token.clone()),
+                                    "checkin",
+                                    &event,
+                                );
+                            }
                         }
                     }
                     let _ = answer.send(Ok(outcome));

@@ -12,7 +12,8 @@ on_both_backends!(
     a_resident_checks_in_with_a_household,
     retries_under_one_key_are_stored_once,
     bad_check_ins_say_which_field_and_why,
-    a_family_watching_a_person_is_told_live
+    a_family_watching_a_person_is_told_live,
+    families_look_people_up_exactly_and_wait_for_the_missing
 );
 
 const NANAO: &str = "172022";
@@ -259,5 +260,82 @@ async fn a_family_watching_a_person_is_told_live(backend: Backend) {
         !event.to_string().contains("0767"),
         "never the number itself"
     );
+    app.stop().await;
+}
+
+async fn families_look_people_up_exactly_and_wait_for_the_missing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let id = incident(&app).await;
+    let household = json!({
+        "phone": "090-5555-6666", "name": "鈴木 一郎", "statuses": ["safe", "at_home"], "message": "家族全員無事",
+        "household": [{"name": "鈴木 二郎", "statuses": ["injured", "at_home"]}]
+    });
+    assert_eq!(check_in(&app, &id, None, household).await.status(), 201);
+    let people = |q: &str| {
+        let path = format!("/v1/incidents/{id}/people?{q}");
+        let app = &app;
+        async move { app.get_json(&path).await }
+    };
+
+    // By phone, however written: both people under it, never the number.
+    let (status, by_phone) = people("phone=%EF%BC%90%EF%BC%99%EF%BC%90%205555%206666").await;
+    assert_eq!(status, 200, "{by_phone}");
+    let found = by_phone["people"].as_array().unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0]["name"], "鈴木 一郎");
+    assert_eq!(found[0]["phone_last4"], "6666");
+    assert_eq!(
+        found[0]["checkins"][0]["statuses"],
+        json!(["safe", "at_home"])
+    );
+    assert_eq!(found[0]["checkins"][0]["message"], "家族全員無事");
+    assert_eq!(
+        found[1]["checkins"][0]["statuses"],
+        json!(["injured", "at_home"])
+    );
+    let text = by_phone.to_string();
+    assert!(!text.contains("5555") && !text.contains("+81"), "{text}");
+
+    // By name, however spaced: exactly that person.
+    let (_, by_name) = people("name=%E9%88%B4%E6%9C%A8%E3%80%80%E4%BA%8C%E9%83%8E").await;
+    assert_eq!(by_name["people"].as_array().unwrap().len(), 1);
+    assert_eq!(by_name["people"][0]["name"], "鈴木 二郎");
+    // A part of a name finds nobody: no listing.
+    let (_, partial) = people("name=%E9%88%B4%E6%9C%A8").await;
+    assert_eq!(partial["people"], json!([]));
+    let (status, problem) = people("").await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (400, Some("phone"))
+    );
+    let (status, _) = people("phone=1&name=x").await;
+    assert_eq!(status, 400);
+
+    // Someone not checked in yet: the family waits on the watch token.
+    let (_, missing) = people("name=%E9%88%B4%E6%9C%A8%20%E4%B8%89%E9%83%8E").await;
+    assert_eq!(missing["people"], json!([]));
+    let watch = missing["watch_token"].as_str().unwrap().to_owned();
+    let (_, again) = people("name=%E9%88%B4%E6%9C%A8%E4%B8%89%E9%83%8E").await;
+    assert_eq!(
+        again["watch_token"],
+        watch.as_str(),
+        "the same wait for the same name"
+    );
+    let mut family = Ws::connect(&app.base).await;
+    family
+        .subscribe(json!({"channels": [format!("person:{watch}")]}))
+        .await;
+    family.expect("snapshot").await;
+    let saburo =
+        json!({"phone": "080-7777-8888", "name": "鈴木三郎", "statuses": ["safe", "evacuating"]});
+    let receipt: Value = check_in(&app, &id, None, saburo)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let event = family.expect("event").await;
+    assert_eq!(event["kind"], "checkin");
+    assert_eq!(event["data"]["name"], "鈴木三郎");
+    assert_eq!(event["data"]["person_token"], receipt["person_token"]);
     app.stop().await;
 }

@@ -3,11 +3,11 @@
 //! answered with the first answer and stored once.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,7 +17,7 @@ use crate::checkin::SubmitError;
 use crate::domain::person::{self, Phone, Status};
 use crate::domain::shelter::LatLon;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::store::{CheckinRequest, Committed, PersonReport, Receipt};
+use crate::store::{CheckinRequest, Committed, LookUp, PersonReport, PersonView, Receipt};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_MESSAGE_CHARS: usize = 100;
@@ -25,7 +25,9 @@ const MAX_HOUSEHOLD: usize = 20;
 const MAX_KEY_LEN: usize = 128;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(check_in))
+    OpenApiRouter::new()
+        .routes(routes!(check_in))
+        .routes(routes!(look_up))
 }
 
 /// A check-in as sent.
@@ -273,4 +275,69 @@ fn validate(state: &AppState, body: CheckinBody) -> Result<CheckinRequest, ApiEr
         message,
         location,
     })
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LookUpQuery {
+    /// The phone number, however written.
+    phone: Option<String>,
+    /// The full name, however spaced.
+    name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LookUpAnswer {
+    /// Everyone the phone or name matches exactly (never a listing).
+    pub people: Vec<PersonView>,
+    /// Subscribe to `person:<watch_token>` to be told of every later check-in
+    /// under this phone or name — also of someone not found yet.
+    pub watch_token: String,
+}
+
+/// Looks people up by phone or by name, exactly as a family knows them.
+#[utoipa::path(
+    get,
+    path = "/v1/incidents/{id}/people",
+    tag = "incidents",
+    params(("id" = String, Path, description = "Incident id"), LookUpQuery),
+    responses(
+        (status = 200, body = LookUpAnswer),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn look_up(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<LookUpQuery>,
+) -> Result<Json<LookUpAnswer>, ApiError> {
+    let look_up = match (query.phone.as_deref(), query.name.as_deref()) {
+        (Some(phone), None) => {
+            let phone = Phone::parse(phone).map_err(|e| ApiError::field("phone", e.to_string()))?;
+            LookUp::Phone(state.secret.hash(&format!("phone:{phone}")))
+        }
+        (None, Some(name)) => {
+            let key = person::name_key(name);
+            if key.is_empty() {
+                return Err(ApiError::field("name", "give the full name"));
+            }
+            LookUp::Name(key)
+        }
+        _ => {
+            return Err(ApiError::field(
+                "phone",
+                "give phone or name (one of them): people are found only by exact look-up",
+            ));
+        }
+    };
+    if state.store.incident(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no incident with id {id}")));
+    }
+    let people = state.store.look_up(&id, &look_up).await?;
+    let watch_token = state.store.watch_token(&id, &look_up).await?;
+    Ok(Json(LookUpAnswer {
+        people,
+        watch_token,
+    }))
 }

@@ -53,15 +53,93 @@ pub struct HouseholdReceipt {
 /// What became of one request of a batch.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Committed {
-    /// Stored now; `people` pairs each stored person's token with what was reported.
+    /// Stored now; for each person, what was stored.
     New {
         receipt: Receipt,
-        people: Vec<(String, PersonReport)>,
+        people: Vec<StoredPerson>,
     },
     /// The key was used before for the same request: its first answer.
     Replayed(Receipt),
     /// The key was used before for another request.
     KeyReused,
+}
+
+/// One person of a stored check-in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPerson {
+    pub token: String,
+    pub report: PersonReport,
+    /// Tokens of the watches (look-ups by this phone or name) waiting for it.
+    pub watchers: Vec<String>,
+}
+
+/// How a family looks someone up: exactly, never by listing.
+#[derive(Clone, Debug)]
+pub enum LookUp {
+    /// The keyed hash of the E.164 number.
+    Phone(String),
+    /// The folded name (`domain::person::name_key`).
+    Name(String),
+}
+
+impl LookUp {
+    fn kind(&self) -> &'static str {
+        match self {
+            LookUp::Phone(_) => "phone",
+            LookUp::Name(_) => "name",
+        }
+    }
+
+    fn key(&self) -> &str {
+        match self {
+            LookUp::Phone(k) | LookUp::Name(k) => k,
+        }
+    }
+}
+
+/// A person found by a look-up.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PersonView {
+    /// Subscribe to `person:<token>` for their next check-ins.
+    pub person_token: String,
+    pub name: String,
+    /// The last 4 digits of their phone; never the number.
+    pub phone_last4: Option<String>,
+    /// Newest first, at most 20.
+    pub checkins: Vec<CheckinView>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CheckinView {
+    pub statuses: Vec<Status>,
+    pub shelter_id: Option<String>,
+    pub message: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CheckinRow {
+    statuses: String,
+    shelter_id: Option<String>,
+    message: Option<String>,
+    recorded_at: DateTime<Utc>,
+}
+
+impl From<CheckinRow> for CheckinView {
+    fn from(r: CheckinRow) -> CheckinView {
+        CheckinView {
+            statuses: r
+                .statuses
+                .split(',')
+                .filter_map(|s| {
+                    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+                })
+                .collect(),
+            shelter_id: r.shelter_id,
+            message: r.message,
+            recorded_at: r.recorded_at,
+        }
+    }
 }
 
 /// A token for a person: 128 random bits, hex.
@@ -166,17 +244,30 @@ impl Store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                    people.push((token, person.clone()));
+                    let watchers: Vec<String> = sqlx::query_scalar(
+                        "select token from watch where incident_id = $1 and \
+                         ((kind = 'phone' and key = $2) or (kind = 'name' and key = $3))",
+                    )
+                    .bind(&request.incident_id)
+                    .bind(&person.phone_hash)
+                    .bind(&person.name_key)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    people.push(StoredPerson {
+                        token,
+                        report: person.clone(),
+                        watchers,
+                    });
                 }
                 let receipt = Receipt {
                     checkin_id,
-                    person_token: people[0].0.clone(),
+                    person_token: people[0].token.clone(),
                     recorded_at: now,
                     household: people[1..]
                         .iter()
-                        .map(|(token, p)| HouseholdReceipt {
-                            name: p.name.clone(),
-                            person_token: token.clone(),
+                        .map(|p| HouseholdReceipt {
+                            name: p.report.name.clone(),
+                            person_token: p.token.clone(),
                         })
                         .collect(),
                 };
@@ -197,6 +288,78 @@ impl Store {
             }
             tx.commit().await?;
             Ok(outcomes)
+        })
+    }
+
+    /// The people an exact look-up finds, with their check-ins.
+    pub async fn look_up(
+        &self,
+        incident_id: &str,
+        look_up: &LookUp,
+    ) -> Result<Vec<PersonView>, sqlx::Error> {
+        on_backend!(self, |pool| {
+            let query = match look_up {
+                LookUp::Phone(_) => {
+                    "select id, token, name, phone_last4 from person \
+                     where incident_id = $1 and phone_hash = $2 order by created_at, id limit 50"
+                }
+                LookUp::Name(_) => {
+                    "select id, token, name, phone_last4 from person \
+                     where incident_id = $1 and name_key = $2 order by created_at, id limit 50"
+                }
+            };
+            let found: Vec<(String, String, String, Option<String>)> = sqlx::query_as(query)
+                .bind(incident_id)
+                .bind(look_up.key())
+                .fetch_all(pool)
+                .await?;
+            let mut people = Vec::with_capacity(found.len());
+            for (id, person_token, name, phone_last4) in found {
+                let rows: Vec<CheckinRow> = sqlx::query_as(
+                    "select statuses, shelter_id, message, recorded_at from checkin \
+                     where person_id = $1 order by recorded_at desc, id desc limit 20",
+                )
+                .bind(&id)
+                .fetch_all(pool)
+                .await?;
+                people.push(PersonView {
+                    person_token,
+                    name,
+                    phone_last4,
+                    checkins: rows.into_iter().map(CheckinView::from).collect(),
+                });
+            }
+            Ok(people)
+        })
+    }
+
+    /// The token told about every later check-in matching the look-up
+    /// (made on the first look-up, the same for every later one).
+    pub async fn watch_token(
+        &self,
+        incident_id: &str,
+        look_up: &LookUp,
+    ) -> Result<String, sqlx::Error> {
+        on_backend!(self, |pool| {
+            sqlx::query(
+                "insert into watch (incident_id, kind, key, token, created_at) values ($1, $2, $3, $4, $5) \
+                 on conflict (incident_id, kind, key) do nothing",
+            )
+            .bind(incident_id)
+            .bind(look_up.kind())
+            .bind(look_up.key())
+            .bind(new_token())
+            .bind(super::now())
+            .execute(pool)
+            .await?;
+            sqlx::query_scalar(
+                "select token from watch where incident_id = $1 and kind = $2 and key = $3",
+            )
+            .bind(incident_id)
+            .bind(look_up.kind())
+            .bind(look_up.key())
+            .fetch_one(pool)
+            .await
         })
     }
 

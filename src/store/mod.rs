@@ -20,7 +20,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use checkins::{CheckinRequest, Committed, HouseholdReceipt, PersonReport, Receipt};
+pub use checkins::{
+    CheckinRequest, CheckinView, Committed, HouseholdReceipt, LookUp, PersonReport, PersonView,
+    Receipt, StoredPerson,
+};
 pub use incidents::{Incident, NewIncident};
 pub use officials::Official;
 pub use shelters::{AuditEvent, ImportOutcome, SnapshotOutcome};
