@@ -363,6 +363,16 @@ impl Store {
         })
     }
 
+    /// The ids of an incident's stored check-ins (for audits and tests).
+    pub async fn checkin_ids(&self, incident_id: &str) -> Result<Vec<String>, sqlx::Error> {
+        on_backend!(self, |pool| {
+            sqlx::query_scalar("select id from checkin where incident_id = $1")
+                .bind(incident_id)
+                .fetch_all(pool)
+                .await
+        })
+    }
+
     /// Check-ins stored for an incident (a count for tests and stats).
     pub async fn checkin_count(&self, incident_id: &str) -> Result<i64, sqlx::Error> {
         on_backend!(self, |pool| {
