@@ -1,7 +1,8 @@
 //! Several `anpi` processes on one PostgreSQL and one Redis (or a Redis
 //! Cluster): an update made through one instance reaches subscribers on the
 //! others, in order, with the same sequence numbers; Redis killed and
-//! restarted mid-stream leaves no client with a silent gap.
+//! restarted mid-stream leaves no client with a silent gap; a family waiting
+//! on one instance hears a check-in made through another.
 
 mod common;
 
@@ -237,4 +238,60 @@ async fn three_instances_on_a_redis_cluster_with_sharded_pubsub() {
     set_occupancy(&instances[1].base, &token, &on_b.shelter.clone(), 40).await;
     on_b.until(40).await;
     on_c.until(40).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_on_one_instance_hears_a_check_in_made_on_another() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let redis = Redis::start();
+    let env = [("DATABASE_URL", db.url.clone()), ("REDIS_URL", redis.url())];
+    let (a, b) = (Instance::start(&env), Instance::start(&env));
+    let office = token(&db.url, "172022");
+    let http = reqwest::Client::new();
+    let incident: Value = http
+        .post(format!("{}/v1/incidents", a.base))
+        .bearer_auth(&office)
+        .json(&json!({"name": "地震", "hazard": "earthquake", "municipalities": ["172022"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let incident = incident["id"].as_str().unwrap();
+
+    // The family looks her up on B before she has checked in, and waits there.
+    let found: Value = http
+        .get(format!(
+            "{}/v1/incidents/{incident}/people?phone=0767-52-0000",
+            b.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["people"], json!([]));
+    let watch = found["watch_token"].as_str().unwrap();
+    let mut family = Ws::connect(&b.base).await;
+    family
+        .subscribe(json!({"channels": [format!("person:{watch}")]}))
+        .await;
+    family.expect("snapshot").await;
+
+    // She checks in through A.
+    let r = http
+        .post(format!("{}/v1/incidents/{incident}/checkins", a.base))
+        .json(&json!({"phone": "０７６７５２００００", "name": "高橋 恵子", "statuses": ["safe", "at_home"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let receipt: Value = r.json().await.unwrap();
+    let event = family.expect("event").await;
+    assert_eq!(event["kind"], "checkin");
+    assert_eq!(event["data"]["name"], "高橋 恵子");
+    assert_eq!(event["data"]["statuses"], json!(["safe", "at_home"]));
+    assert_eq!(event["data"]["person_token"], receipt["person_token"]);
 }
