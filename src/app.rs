@@ -75,7 +75,12 @@ impl App {
             "index built"
         );
         let live = Node::start(&config.live, store.clone(), index.clone()).await?;
-        let checkins = CheckinWriter::start(store.clone(), live.clone(), config.checkin_queue);
+        let checkins = CheckinWriter::start(
+            store.clone(),
+            index.clone(),
+            live.clone(),
+            config.checkin_queue,
+        );
         Ok(App {
             state: AppState {
                 store,

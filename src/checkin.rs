@@ -3,18 +3,23 @@
 //! transaction — one fsync for the lot — and only then answers each and
 //! publishes to the people watching. A full queue is answered at once with
 //! 503: load is shed, and nothing is acknowledged that was not stored.
+//! The incident's counts follow on `incident:<id>`, at most once a second.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::geoindex::ShelterIndex;
 use crate::live::Node;
 use crate::live::channel::Channel;
 use crate::store::{CheckinRequest, Committed, Store};
 
 /// Most check-ins per transaction.
 const MAX_BATCH: usize = 512;
+/// Counts go out at most this often per incident, however many check in.
+const STATS_EVERY: Duration = Duration::from_secs(1);
 
 struct Job {
     request: CheckinRequest,
@@ -44,9 +49,11 @@ pub struct CheckinWriter {
 impl CheckinWriter {
     /// Starts the writer with room for `capacity` waiting check-ins. It
     /// stops once every handle is gone and the queue is drained.
-    pub fn start(store: Store, live: Node, capacity: usize) -> Self {
+    pub fn start(store: Store, index: ShelterIndex, live: Node, capacity: usize) -> Self {
         let (queue, rx) = mpsc::channel(capacity.max(1));
-        tokio::spawn(write_batches(store, live, rx));
+        let (changed, changes) = mpsc::unbounded_channel();
+        tokio::spawn(write_batches(store.clone(), live.clone(), rx, changed));
+        tokio::spawn(publish_stats(store, index, live, changes));
         CheckinWriter { queue }
     }
 
@@ -65,7 +72,12 @@ impl CheckinWriter {
     }
 }
 
-async fn write_batches(store: Store, live: Node, mut rx: mpsc::Receiver<Job>) {
+async fn write_batches(
+    store: Store,
+    live: Node,
+    mut rx: mpsc::Receiver<Job>,
+    changed: mpsc::UnboundedSender<String>,
+) {
     let batch_size = metrics::histogram!("anpi_checkin_batch_size");
     let stored = metrics::counter!("anpi_checkins_stored_total");
     let mut jobs = Vec::with_capacity(MAX_BATCH);
@@ -78,6 +90,7 @@ async fn write_batches(store: Store, live: Node, mut rx: mpsc::Receiver<Job>) {
                 for ((request, answer), outcome) in requests.iter().zip(answers).zip(outcomes) {
                     if let Committed::New { receipt, people } = &outcome {
                         stored.increment(people.len() as u64);
+                        let _ = changed.send(request.incident_id.clone());
                         for person in people {
                             let own = person.token == receipt.person_token;
                             let event = json!({
@@ -110,6 +123,35 @@ async fn write_batches(store: Store, live: Node, mut rx: mpsc::Receiver<Job>) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 for answer in answers {
                     let _ = answer.send(Err(WriteFailed(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// Publishes `incident.stats` for the incidents that had check-ins since the
+/// last round, once per `STATS_EVERY`.
+async fn publish_stats(
+    store: Store,
+    index: ShelterIndex,
+    live: Node,
+    mut changes: mpsc::UnboundedReceiver<String>,
+) {
+    let mut dirty = BTreeSet::new();
+    let mut tick = tokio::time::interval(STATS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            id = changes.recv() => match id {
+                Some(id) => { dirty.insert(id); }
+                None => return,
+            },
+            _ = tick.tick(), if !dirty.is_empty() => {
+                for id in std::mem::take(&mut dirty) {
+                    match crate::stats::of(&store, &index, &id).await {
+                        Ok(stats) => live.publish_later(Channel::Incident(id), "incident.stats", &stats),
+                        Err(e) => tracing::warn!(error = %e, incident = id, "stats not published"),
+                    }
                 }
             }
         }

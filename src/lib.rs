@@ -33,4 +33,5 @@ pub mod import;
 pub mod live;
 pub mod replay;
 pub mod sample;
+pub mod stats;
 pub mod store;

@@ -17,6 +17,7 @@ use crate::checkin::SubmitError;
 use crate::domain::person::{self, Phone, Status};
 use crate::domain::shelter::LatLon;
 use crate::error::{ApiError, FieldError, Problem};
+use crate::stats::{self, IncidentStats};
 use crate::store::{CheckinRequest, Committed, LookUp, PersonReport, PersonView, Receipt};
 
 const MAX_NAME_CHARS: usize = 100;
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(check_in))
         .routes(routes!(look_up))
+        .routes(routes!(incident_stats))
 }
 
 /// A check-in as sent.
@@ -340,4 +342,26 @@ pub async fn look_up(
         people,
         watch_token,
     }))
+}
+
+/// Counts by status, by shelter and by municipality, each person counted
+/// once by their latest check-in. Live on `incident:<id>`.
+#[utoipa::path(
+    get,
+    path = "/v1/incidents/{id}/stats",
+    tag = "incidents",
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, body = IncidentStats),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn incident_stats(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<IncidentStats>, ApiError> {
+    if state.store.incident(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no incident with id {id}")));
+    }
+    Ok(Json(stats::of(&state.store, &state.index, &id).await?))
 }

@@ -460,36 +460,53 @@ impl Node {
         Ok(bytes)
     }
 
+    /// The shelters inside one cell, fresh from the database, by id.
+    async fn shelters_in(
+        &self,
+        channel: &Channel,
+        cell: h3o::CellIndex,
+    ) -> Result<Vec<Shelter>, LiveError> {
+        let centre = h3o::LatLng::from(cell);
+        let at = LatLon::new(centre.lat(), centre.lng()).map_err(anyhow::Error::msg)?;
+        let reach = CELL_RESOLUTION.edge_length_m() * 2.0;
+        let mut found = Vec::new();
+        for s in self.inner.index.within(at, reach) {
+            if s.site.location.map(Channel::cell_at).as_ref() == Some(channel)
+                && let Some(fresh) = self.inner.store.shelter(&s.site.id).await?
+            {
+                found.push(fresh);
+            }
+        }
+        found.sort_by(|a, b| a.site.id.cmp(&b.site.id));
+        Ok(found)
+    }
+
     /// The current state of what a channel covers, read from the database.
     async fn snapshot(
         &self,
         channel: &Channel,
         position: &Position,
     ) -> Result<Utf8Bytes, LiveError> {
-        let shelters: Vec<Shelter> = match channel {
-            Channel::Area(code) => self.inner.store.shelters_of(code).await?,
-            Channel::Cell(cell) => {
-                let centre = h3o::LatLng::from(*cell);
-                let at = LatLon::new(centre.lat(), centre.lng()).map_err(anyhow::Error::msg)?;
-                let reach = CELL_RESOLUTION.edge_length_m() * 2.0;
-                let mut found = Vec::new();
-                for s in self.inner.index.within(at, reach) {
-                    if s.site.location.map(Channel::cell_at).as_ref() == Some(channel)
-                        && let Some(fresh) = self.inner.store.shelter(&s.site.id).await?
-                    {
-                        found.push(fresh);
-                    }
-                }
-                found.sort_by(|a, b| a.site.id.cmp(&b.site.id));
-                found
-            }
-            Channel::Incident(_) | Channel::Person(_) | Channel::Registry => Vec::new(),
+        let (kind, data) = match channel {
+            Channel::Area(code) => (
+                "shelter.snapshot",
+                json!({ "shelters": self.inner.store.shelters_of(code).await? }),
+            ),
+            Channel::Cell(cell) => (
+                "shelter.snapshot",
+                json!({ "shelters": self.shelters_in(channel, *cell).await? }),
+            ),
+            Channel::Incident(id) => (
+                "incident.stats",
+                json!(crate::stats::of(&self.inner.store, &self.inner.index, id).await?),
+            ),
+            // A person's history comes from a look-up; the channel carries what follows.
+            Channel::Person(_) | Channel::Registry => ("person.snapshot", json!({})),
         };
         // Header first, as in event frames, so a client can route a frame
         // without parsing its data.
-        let data = json!({ "shelters": shelters }).to_string();
         let text = format!(
-            r#"{{"op":"snapshot","channel":{},"seq":{},"epoch":{},"kind":"shelter.snapshot","data":{data}}}"#,
+            r#"{{"op":"snapshot","channel":{},"seq":{},"epoch":{},"kind":"{kind}","data":{data}}}"#,
             json!(channel.to_string()),
             position.seq,
             json!(&*position.epoch),

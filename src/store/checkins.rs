@@ -125,16 +125,25 @@ struct CheckinRow {
     recorded_at: DateTime<Utc>,
 }
 
+/// A person's latest check-in, for counting.
+#[derive(Clone, Debug)]
+pub struct LatestCheckin {
+    pub statuses: Vec<Status>,
+    pub shelter_id: Option<String>,
+    pub location: Option<LatLon>,
+}
+
+/// Statuses as stored: comma-separated, in domain order.
+fn parse_statuses(text: &str) -> Vec<Status> {
+    text.split(',')
+        .filter_map(|s| serde_json::from_value(serde_json::Value::String(s.to_owned())).ok())
+        .collect()
+}
+
 impl From<CheckinRow> for CheckinView {
     fn from(r: CheckinRow) -> CheckinView {
         CheckinView {
-            statuses: r
-                .statuses
-                .split(',')
-                .filter_map(|s| {
-                    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
-                })
-                .collect(),
+            statuses: parse_statuses(&r.statuses),
             shelter_id: r.shelter_id,
             message: r.message,
             recorded_at: r.recorded_at,
@@ -361,6 +370,36 @@ impl Store {
             .fetch_one(pool)
             .await
         })
+    }
+
+    /// Each person's latest check-in: (statuses, shelter id, place).
+    pub async fn latest_checkins(
+        &self,
+        incident_id: &str,
+    ) -> Result<Vec<LatestCheckin>, sqlx::Error> {
+        type Row = (String, Option<String>, Option<f64>, Option<f64>);
+        let rows: Vec<Row> = on_backend!(self, |pool| {
+            sqlx::query_as(
+                "select statuses, shelter_id, lat, lon from ( \
+                   select statuses, shelter_id, lat, lon, \
+                          row_number() over (partition by person_id order by recorded_at desc, id desc) as n \
+                   from checkin where incident_id = $1) latest \
+                 where n = 1",
+            )
+            .bind(incident_id)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(statuses, shelter_id, lat, lon)| LatestCheckin {
+                statuses: parse_statuses(&statuses),
+                shelter_id,
+                location: lat
+                    .zip(lon)
+                    .and_then(|(lat, lon)| LatLon::new(lat, lon).ok()),
+            })
+            .collect())
     }
 
     /// The ids of an incident's stored check-ins (for audits and tests).

@@ -21,8 +21,8 @@ use sqlx::sqlite::{
 };
 
 pub use checkins::{
-    CheckinRequest, CheckinView, Committed, HouseholdReceipt, LookUp, PersonReport, PersonView,
-    Receipt, StoredPerson,
+    CheckinRequest, CheckinView, Committed, HouseholdReceipt, LatestCheckin, LookUp, PersonReport,
+    PersonView, Receipt, StoredPerson,
 };
 pub use incidents::{Incident, NewIncident};
 pub use officials::Official;
