@@ -75,6 +75,7 @@ impl App {
             "index built"
         );
         let live = Node::start(&config.live, store.clone(), index.clone()).await?;
+        crate::purge::start(store.clone(), index.clone());
         let checkins = CheckinWriter::start(
             store.clone(),
             index.clone(),

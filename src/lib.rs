@@ -31,6 +31,7 @@ pub mod geoindex;
 pub mod http;
 pub mod import;
 pub mod live;
+pub mod purge;
 pub mod replay;
 pub mod sample;
 pub mod stats;

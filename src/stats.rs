@@ -56,11 +56,15 @@ pub fn count(latest: &[LatestCheckin], index: &ShelterIndex) -> IncidentStats {
     stats
 }
 
-/// The stats of an incident now.
+/// The stats of an incident now (after its personal data was deleted: the
+/// counts kept then).
 pub async fn of(
     store: &Store,
     index: &ShelterIndex,
     incident_id: &str,
 ) -> anyhow::Result<IncidentStats> {
+    if let Some(kept) = store.final_stats(incident_id).await? {
+        return Ok(kept);
+    }
     Ok(count(&store.latest_checkins(incident_id).await?, index))
 }

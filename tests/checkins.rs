@@ -5,7 +5,7 @@
 mod common;
 
 use common::ws::Ws;
-use common::{Backend, TestApp, expect_problem};
+use common::{Backend, TestApp, TestDb, expect_problem};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -14,7 +14,8 @@ on_both_backends!(
     bad_check_ins_say_which_field_and_why,
     a_family_watching_a_person_is_told_live,
     families_look_people_up_exactly_and_wait_for_the_missing,
-    counts_follow_each_persons_latest_check_in_live
+    counts_follow_each_persons_latest_check_in_live,
+    personal_data_goes_after_the_incident_closes_and_counts_stay
 );
 
 const NANAO: &str = "172022";
@@ -383,5 +384,47 @@ async fn counts_follow_each_persons_latest_check_in_live(backend: Backend) {
     }
     let (status, _) = app.get_json("/v1/incidents/nope/stats").await;
     assert_eq!(status, 404);
+    app.stop().await;
+}
+
+async fn personal_data_goes_after_the_incident_closes_and_counts_stay(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut config = common::config(&db, true);
+    config.purge_after_days = 0;
+    let app = TestApp::with_config(db, config).await;
+    let id = incident(&app).await;
+    for (phone, name) in [("090-2000-0001", "X"), ("090-2000-0002", "Y")] {
+        let body = json!({"phone": phone, "name": name, "statuses": ["safe"]});
+        assert_eq!(check_in(&app, &id, Some(phone), body).await.status(), 201);
+    }
+    let (_, waiting) = app
+        .get_json(&format!("/v1/incidents/{id}/people?name=Z"))
+        .await;
+    assert!(waiting["watch_token"].is_string());
+    let (_, counts) = app.get_json(&format!("/v1/incidents/{id}/stats")).await;
+    let purge = || anpi::purge::purge_due(app.store(), &app.state.index);
+
+    assert_eq!(purge().await.unwrap(), 0, "an open incident keeps its data");
+    let office = app.token("Nanao HQ 2", &[NANAO]).await;
+    let r = app
+        .post_as(&office, &format!("/v1/incidents/{id}/close"), json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(purge().await.unwrap(), 1);
+    assert_eq!(purge().await.unwrap(), 0, "once");
+
+    assert_eq!(stored(&app, &id).await, 0);
+    let r = app
+        .client
+        .get(app.url(&format!("/v1/incidents/{id}/people?phone=090-2000-0001")))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(r, 409).await;
+    let (_, after) = app.get_json(&format!("/v1/incidents/{id}/stats")).await;
+    assert_eq!(after, counts, "the counts survive");
+    assert_eq!(counts["people"], 2);
+    let (_, incident) = app.get_json(&format!("/v1/incidents/{id}")).await;
+    assert!(incident["purged_at"].is_string());
     app.stop().await;
 }

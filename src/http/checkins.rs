@@ -307,6 +307,7 @@ pub struct LookUpAnswer {
         (status = 200, body = LookUpAnswer),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The incident's personal data was deleted", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn look_up(
@@ -333,8 +334,16 @@ pub async fn look_up(
             ));
         }
     };
-    if state.store.incident(&id).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no incident with id {id}")));
+    let incident = state
+        .store
+        .incident(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no incident with id {id}")))?;
+    if let Some(at) = incident.purged_at {
+        return Err(ApiError::Conflict(format!(
+            "the personal data of incident {id} was deleted at {}; nobody can be looked up",
+            at.to_rfc3339()
+        )));
     }
     let people = state.store.look_up(&id, &look_up).await?;
     let watch_token = state.store.watch_token(&id, &look_up).await?;

@@ -23,6 +23,8 @@ pub struct Incident {
     pub closed_at: Option<DateTime<Utc>>,
     /// When the personal data of its check-ins is deleted (aggregates stay).
     pub purge_at: Option<DateTime<Utc>>,
+    /// When it was.
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 /// What an office asks for.
@@ -43,6 +45,7 @@ struct IncidentRow {
     created_by: String,
     closed_at: Option<DateTime<Utc>>,
     purge_at: Option<DateTime<Utc>>,
+    purged_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<IncidentRow> for Incident {
@@ -62,6 +65,7 @@ impl TryFrom<IncidentRow> for Incident {
             created_by: r.created_by,
             closed_at: r.closed_at,
             purge_at: r.purge_at,
+            purged_at: r.purged_at,
         })
     }
 }
@@ -70,7 +74,7 @@ impl TryFrom<IncidentRow> for Incident {
 macro_rules! select_incident {
     ($rest:literal) => {
         concat!(
-            "select id, name, hazard, municipalities, started_at, created_by, closed_at, purge_at from incident ",
+            "select id, name, hazard, municipalities, started_at, created_by, closed_at, purge_at, purged_at from incident ",
             $rest
         )
     };
@@ -100,6 +104,7 @@ impl Store {
             created_by: actor.display_name(),
             closed_at: None,
             purge_at: None,
+            purged_at: None,
         };
         let hazard = serde_json::to_value(incident.hazard)
             .map_err(anyhow::Error::from)?
@@ -173,6 +178,73 @@ impl Store {
             .into_iter()
             .filter(|i| municipality.is_none_or(|m| i.municipalities.contains(m)))
             .collect())
+    }
+
+    /// Closed incidents whose personal data is due for deletion.
+    pub async fn incidents_due_for_purge(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        on_backend!(self, |pool| {
+            sqlx::query_scalar(
+                "select id from incident where purge_at <= $1 and purged_at is null order by purge_at",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// Deletes an incident's personal data, keeping `stats`; rows deleted.
+    pub async fn purge_incident(
+        &self,
+        id: &str,
+        stats: &crate::stats::IncidentStats,
+    ) -> Result<u64, sqlx::Error> {
+        let now = super::now();
+        on_backend!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut deleted = 0;
+            // Children first: check-ins refer to people.
+            for table in [
+                "delete from checkin where incident_id = $1",
+                "delete from person where incident_id = $1",
+                "delete from watch where incident_id = $1",
+                "delete from idempotency where incident_id = $1",
+            ] {
+                deleted += sqlx::query(table)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            sqlx::query("update incident set purged_at = $1, final_stats = $2 where id = $3")
+                .bind(now)
+                .bind(super::to_json(stats))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(deleted)
+        })
+    }
+
+    /// The counts kept when the incident's personal data was deleted.
+    pub async fn final_stats(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::stats::IncidentStats>, ApiError> {
+        let kept: Option<Option<String>> = on_backend!(self, |pool| {
+            sqlx::query_scalar("select final_stats from incident where id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(kept
+            .flatten()
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(anyhow::Error::from)?)
     }
 
     /// Closes an open incident; its personal data is to go `retention`

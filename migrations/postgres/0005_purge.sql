@@ -1,0 +1,3 @@
+-- When an incident's personal data was deleted, and the counts kept then.
+alter table incident add column purged_at timestamptz;
+alter table incident add column final_stats text;
