@@ -84,11 +84,7 @@ pub async fn check_in(
     ApiJson(body): ApiJson<CheckinBody>,
 ) -> Result<(StatusCode, Json<Receipt>), ApiError> {
     let key = idempotency_key(&headers)?;
-    let incident = state
-        .store
-        .incident(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no incident with id {id}")))?;
+    let incident = super::incidents::find(&state, &id).await?;
     if let Some(at) = incident.closed_at {
         return Err(ApiError::Conflict(format!(
             "incident {id} closed at {}; check-ins are no longer taken",
@@ -334,11 +330,7 @@ pub async fn look_up(
             ));
         }
     };
-    let incident = state
-        .store
-        .incident(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no incident with id {id}")))?;
+    let incident = super::incidents::find(&state, &id).await?;
     if let Some(at) = incident.purged_at {
         return Err(ApiError::Conflict(format!(
             "the personal data of incident {id} was deleted at {}; nobody can be looked up",
@@ -369,8 +361,6 @@ pub async fn incident_stats(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<IncidentStats>, ApiError> {
-    if state.store.incident(&id).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no incident with id {id}")));
-    }
+    super::incidents::find(&state, &id).await?;
     Ok(Json(stats::of(&state.store, &state.index, &id).await?))
 }

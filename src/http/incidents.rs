@@ -218,11 +218,15 @@ pub async fn get_incident(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Incident>, ApiError> {
+    Ok(Json(find(&state, &id).await?))
+}
+
+/// The incident, or a 404 that names it.
+pub(super) async fn find(state: &AppState, id: &str) -> Result<Incident, ApiError> {
     state
         .store
-        .incident(&id)
+        .incident(id)
         .await?
-        .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no incident with id {id}")))
 }
 
