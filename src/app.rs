@@ -13,6 +13,7 @@ use crate::checkin::CheckinWriter;
 use crate::config::{ServeConfig, redact_url};
 use crate::geoindex::ShelterIndex;
 use crate::import;
+use crate::limits::CheckinLimits;
 use crate::live::Node;
 use crate::sample;
 use crate::store::{Actor, Store};
@@ -32,6 +33,7 @@ pub struct AppState {
     pub purge_after: chrono::TimeDelta,
     /// The surge write path for check-ins.
     pub checkins: CheckinWriter,
+    pub checkin_limits: CheckinLimits,
 }
 
 /// Request-size limits.
@@ -94,6 +96,10 @@ impl App {
                 },
                 purge_after: chrono::TimeDelta::days(config.purge_after_days.into()),
                 checkins,
+                checkin_limits: CheckinLimits::new(
+                    config.checkin_per_phone,
+                    config.checkin_per_address,
+                ),
             },
         })
     }
@@ -117,7 +123,9 @@ pub async fn serve(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
-    axum::serve(listener, router)
+    // Peer addresses reach the handlers (check-in rate limits).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;
     live.shutdown();

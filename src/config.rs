@@ -67,6 +67,15 @@ pub struct ServeConfig {
     #[arg(long, env = "ANPI_CHECKIN_QUEUE", default_value_t = 20_000)]
     pub checkin_queue: usize,
 
+    /// Check-ins a minute under one phone number; past it, 429.
+    #[arg(long, env = "ANPI_CHECKIN_PER_PHONE", default_value_t = 10)]
+    pub checkin_per_phone: u32,
+
+    /// Check-ins a minute from one network address (a shelter's Wi-Fi has
+    /// hundreds behind one); past it, 429.
+    #[arg(long, env = "ANPI_CHECKIN_PER_ADDRESS", default_value_t = 600)]
+    pub checkin_per_address: u32,
+
     #[command(flatten)]
     pub live: LiveConfig,
 }
@@ -134,6 +143,8 @@ impl Default for ServeConfig {
             max_upload_bytes: 64 * 1024 * 1024,
             purge_after_days: 30,
             checkin_queue: 20_000,
+            checkin_per_phone: 10,
+            checkin_per_address: 600,
             live: LiveConfig::default(),
         }
     }

@@ -71,6 +71,10 @@ pub enum ApiError {
     /// unreadable rows); nothing of it was applied.
     #[error("unprocessable")]
     Unprocessable(Vec<FieldError>),
+    /// 429: too many requests from this client or for this person; retry
+    /// after the given seconds.
+    #[error("too many requests: {0}")]
+    TooMany(String, u64),
     /// 503: not now; the client may retry after the given seconds.
     #[error("unavailable: {0}")]
     Unavailable(String, u64),
@@ -94,6 +98,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -109,6 +114,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::TooMany(..) => "too-many-requests",
             ApiError::Unavailable(..) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -137,6 +143,7 @@ impl ApiError {
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
             | ApiError::TooLarge(m)
+            | ApiError::TooMany(m, _)
             | ApiError::Unavailable(m, _)
             | ApiError::UnsupportedMediaType(m) => (m.clone(), vec![]),
             ApiError::Internal(_) => (
@@ -165,7 +172,7 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let ApiError::Unavailable(_, seconds) = self {
+        if let ApiError::Unavailable(_, seconds) | ApiError::TooMany(_, seconds) = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -30,6 +30,7 @@ pub mod error;
 pub mod geoindex;
 pub mod http;
 pub mod import;
+pub mod limits;
 pub mod live;
 pub mod purge;
 pub mod replay;

@@ -15,7 +15,8 @@ on_both_backends!(
     a_family_watching_a_person_is_told_live,
     families_look_people_up_exactly_and_wait_for_the_missing,
     counts_follow_each_persons_latest_check_in_live,
-    personal_data_goes_after_the_incident_closes_and_counts_stay
+    personal_data_goes_after_the_incident_closes_and_counts_stay,
+    too_many_check_ins_get_429_and_nothing_is_stored
 );
 
 const NANAO: &str = "172022";
@@ -426,5 +427,36 @@ async fn personal_data_goes_after_the_incident_closes_and_counts_stay(backend: B
     assert_eq!(counts["people"], 2);
     let (_, incident) = app.get_json(&format!("/v1/incidents/{id}")).await;
     assert!(incident["purged_at"].is_string());
+    app.stop().await;
+}
+
+async fn too_many_check_ins_get_429_and_nothing_is_stored(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut config = common::config(&db, true);
+    config.checkin_per_phone = 2;
+    config.checkin_per_address = 4;
+    let app = TestApp::with_config(db, config).await;
+    let id = incident(&app).await;
+    let same_phone = json!({"phone": "090-3000-0001", "name": "P", "statuses": ["safe"]});
+    for _ in 0..2 {
+        assert_eq!(
+            check_in(&app, &id, None, same_phone.clone()).await.status(),
+            201
+        );
+    }
+    let r = check_in(&app, &id, None, same_phone).await;
+    assert!(r.headers().contains_key("retry-after"));
+    let problem = expect_problem(r, 429).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("phone"),
+        "{problem}"
+    );
+    // Two more from this address are allowed (4 a minute), then no more.
+    for n in 2..4 {
+        let other = json!({"phone": format!("090-3000-000{n}"), "name": "Q", "statuses": ["safe"]});
+        let status = check_in(&app, &id, None, other).await.status();
+        assert_eq!(status, if n < 3 { 201 } else { 429 }, "request {n}");
+    }
+    assert_eq!(stored(&app, &id).await, 3, "only what was answered 201");
     app.stop().await;
 }

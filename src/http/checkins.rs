@@ -3,7 +3,9 @@
 //! answered with the first answer and stored once.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -74,15 +76,20 @@ pub struct MemberBody {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The incident is closed, or the key was used for another check-in", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many check-ins from this address or under this phone; retry after the given seconds", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many check-ins waiting; retry after the given seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn check_in(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CheckinBody>,
 ) -> Result<(StatusCode, Json<Receipt>), ApiError> {
+    if let Some(wait) = state.checkin_limits.address(peer.ip()) {
+        return Err(too_many("from this network address", wait));
+    }
     let key = idempotency_key(&headers)?;
     let incident = super::incidents::find(&state, &id).await?;
     if let Some(at) = incident.closed_at {
@@ -97,6 +104,9 @@ pub async fn check_in(
         .map(|v| hex::encode(Sha256::digest(v.to_string().as_bytes())))
         .map_err(anyhow::Error::from)?;
     let mut request = validate(&state, body)?;
+    if let Some(wait) = state.checkin_limits.phone(&request.people[0].phone_hash) {
+        return Err(too_many("under this phone number", wait));
+    }
     request.incident_id = id;
     request.idempotency = key.map(|k| (k, request_hash));
     match state.checkins.submit(request).await {
@@ -118,6 +128,13 @@ pub async fn check_in(
             ))
         }
     }
+}
+
+fn too_many(whence: &str, wait: std::time::Duration) -> ApiError {
+    ApiError::TooMany(
+        format!("too many check-ins {whence}; nothing was recorded, try again later"),
+        wait.as_secs().max(1),
+    )
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
