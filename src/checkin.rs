@@ -44,6 +44,8 @@ pub enum SubmitError {
 #[derive(Clone)]
 pub struct CheckinWriter {
     queue: mpsc::Sender<Job>,
+    /// Incidents whose counts changed (check-ins, or the incident closed).
+    changed: mpsc::UnboundedSender<String>,
 }
 
 impl CheckinWriter {
@@ -52,9 +54,20 @@ impl CheckinWriter {
     pub fn start(store: Store, index: ShelterIndex, live: Node, capacity: usize) -> Self {
         let (queue, rx) = mpsc::channel(capacity.max(1));
         let (changed, changes) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(store.clone(), live.clone(), rx, changed));
+        tokio::spawn(write_batches(
+            store.clone(),
+            live.clone(),
+            rx,
+            changed.clone(),
+        ));
         tokio::spawn(publish_stats(store, index, live, changes));
-        CheckinWriter { queue }
+        CheckinWriter { queue, changed }
+    }
+
+    /// An incident opened or closed: its counts, and the shelters' arrivals,
+    /// are to be worked out again.
+    pub fn incident_changed(&self, id: &str) {
+        let _ = self.changed.send(id.to_owned());
     }
 
     /// Stores one check-in; answers once its batch is committed.
@@ -130,7 +143,8 @@ async fn write_batches(
 }
 
 /// Publishes `incident.stats` for the incidents that had check-ins since the
-/// last round, once per `STATS_EVERY`.
+/// last round, once per `STATS_EVERY`; then brings each shelter's
+/// self-reported arrivals (over all open incidents) up to date.
 async fn publish_stats(
     store: Store,
     index: ShelterIndex,
@@ -153,7 +167,27 @@ async fn publish_stats(
                         Err(e) => tracing::warn!(error = %e, incident = id, "stats not published"),
                     }
                 }
+                if let Err(e) = update_arrivals(&store, &index, &live).await {
+                    tracing::warn!(error = %e, "self-reported arrivals not updated");
+                }
             }
         }
     }
+}
+
+/// Each shelter's self-reported arrivals: people whose latest check-in in an
+/// open incident is there. Changed shelters are published like any update.
+async fn update_arrivals(store: &Store, index: &ShelterIndex, live: &Node) -> anyhow::Result<()> {
+    let mut totals = std::collections::BTreeMap::new();
+    for incident in store.incidents(Some(true), None).await? {
+        let stats = crate::stats::of(store, index, &incident.id).await?;
+        for (shelter, n) in stats.by_shelter {
+            *totals.entry(shelter).or_default() += n;
+        }
+    }
+    let changed = store.set_self_reported(&totals).await?;
+    if !changed.is_empty() {
+        live.shelters_changed(changed);
+    }
+    Ok(())
 }

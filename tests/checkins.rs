@@ -16,7 +16,8 @@ on_both_backends!(
     families_look_people_up_exactly_and_wait_for_the_missing,
     counts_follow_each_persons_latest_check_in_live,
     personal_data_goes_after_the_incident_closes_and_counts_stay,
-    too_many_check_ins_get_429_and_nothing_is_stored
+    too_many_check_ins_get_429_and_nothing_is_stored,
+    arrivals_at_a_shelter_show_next_to_the_official_count
 );
 
 const NANAO: &str = "172022";
@@ -458,5 +459,50 @@ async fn too_many_check_ins_get_429_and_nothing_is_stored(backend: Backend) {
         assert_eq!(status, if n < 3 { 201 } else { 429 }, "request {n}");
     }
     assert_eq!(stored(&app, &id).await, 3, "only what was answered 201");
+    app.stop().await;
+}
+
+async fn arrivals_at_a_shelter_show_next_to_the_official_count(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let id = incident(&app).await;
+    let school = "CC0000000518";
+    let (_, before) = app.get_json(&format!("/v1/shelters/{school}")).await;
+    assert_eq!(before["self_reported"], 0);
+    let mut resident = Ws::connect(&app.base).await;
+    resident
+        .subscribe(json!({"channels": [format!("area:{NANAO}")]}))
+        .await;
+    resident.expect("snapshot").await;
+    // The shelter's next update on the area with this many arrivals.
+    async fn arrivals(ws: &mut Ws, school: &str, n: i64) -> Value {
+        loop {
+            let event = ws.expect("event").await;
+            if event["data"]["id"] == school && event["data"]["self_reported"] == n {
+                return event["data"].clone();
+            }
+        }
+    }
+
+    let family = json!({"phone": "090-4000-0001", "name": "A", "statuses": ["safe", "at_shelter"], "shelter_id": school,
+                        "household": [{"name": "B", "statuses": ["safe", "at_shelter"]}]});
+    assert_eq!(check_in(&app, &id, None, family).await.status(), 201);
+    let seen = arrivals(&mut resident, school, 2).await;
+    assert_eq!(
+        seen["occupancy"], before["occupancy"],
+        "the office's count is its own"
+    );
+    let (_, now) = app.get_json(&format!("/v1/shelters/{school}")).await;
+    assert_eq!(now["self_reported"], 2);
+
+    let home = json!({"phone": "090-4000-0001", "name": "A", "statuses": ["safe", "at_home"]});
+    assert_eq!(check_in(&app, &id, None, home).await.status(), 201);
+    arrivals(&mut resident, school, 1).await;
+
+    let office = app.token("Nanao HQ 2", &[NANAO]).await;
+    let r = app
+        .post_as(&office, &format!("/v1/incidents/{id}/close"), json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    arrivals(&mut resident, school, 0).await;
     app.stop().await;
 }

@@ -254,6 +254,9 @@ pub struct LiveState {
     pub updated_by: Option<String>,
     /// The moment the information describes (a snapshot's 時点), if it says.
     pub as_of: Option<DateTime<Utc>>,
+    /// People who checked in here themselves (their latest check-in, in open
+    /// incidents): shown next to the office's `occupancy`, never instead of it.
+    pub self_reported: i64,
 }
 
 impl Default for LiveState {
@@ -265,6 +268,7 @@ impl Default for LiveState {
             updated_at: None,
             updated_by: None,
             as_of: None,
+            self_reported: 0,
         }
     }
 }

@@ -257,5 +257,7 @@ pub async fn close_incident(
         .store
         .close_incident(&actor, &id, state.purge_after)
         .await?;
+    // Its check-ins no longer count as people at shelters.
+    state.checkins.incident_changed(&id);
     Ok(Json(incident))
 }

@@ -181,6 +181,16 @@ impl Store {
         let now = super::now();
         on_backend!(self, |pool| {
             let mut tx = pool.begin().await?;
+            // Write first, so the transaction holds the write lock before it
+            // reads (SQLite cannot upgrade a read once another wrote).
+            let incidents: std::collections::BTreeSet<&str> =
+                batch.iter().map(|r| r.incident_id.as_str()).collect();
+            for id in incidents {
+                sqlx::query("update incident set name = name where id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let mut outcomes = Vec::with_capacity(batch.len());
             for request in batch {
                 if let Some((key, hash)) = &request.idempotency {

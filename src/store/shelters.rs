@@ -27,7 +27,7 @@ macro_rules! select_shelter {
         concat!(
             "select id, municipality, name, name_kana, name_en, address, lat, lon, elevation_m, phone, ",
             "hazards, kind, capacity_indoor, capacity_outdoor, capacity_text, served_area, ",
-            "status, occupancy, needs, updated_at, updated_by, as_of from shelter ",
+            "status, occupancy, needs, updated_at, updated_by, as_of, self_reported from shelter ",
             $rest
         )
     };
@@ -103,6 +103,7 @@ struct ShelterRow {
     updated_at: Option<DateTime<Utc>>,
     updated_by: Option<String>,
     as_of: Option<DateTime<Utc>>,
+    self_reported: i64,
 }
 
 impl TryFrom<ShelterRow> for Shelter {
@@ -142,6 +143,7 @@ impl TryFrom<ShelterRow> for Shelter {
                 updated_at: r.updated_at,
                 updated_by: r.updated_by,
                 as_of: r.as_of,
+                self_reported: r.self_reported,
             },
         })
     }
@@ -244,6 +246,49 @@ impl Store {
                 .await
         })?;
         row.map(Shelter::try_from).transpose()
+    }
+
+    /// Sets each shelter's self-reported arrivals to `counts` (absent: 0);
+    /// the shelters that changed, as stored.
+    pub async fn set_self_reported(
+        &self,
+        counts: &std::collections::BTreeMap<String, u64>,
+    ) -> Result<Vec<Shelter>, ApiError> {
+        on_backend!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            // Write first, so the transaction holds the write lock before it reads.
+            sqlx::query(
+                "update shelter set self_reported = self_reported where self_reported <> 0",
+            )
+            .execute(&mut *tx)
+            .await?;
+            let counted: Vec<String> =
+                sqlx::query_scalar("select id from shelter where self_reported <> 0")
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let ids: std::collections::BTreeSet<&String> =
+                counted.iter().chain(counts.keys()).collect();
+            let mut changed = Vec::new();
+            for id in ids {
+                let n = counts.get(id).copied().unwrap_or(0) as i64;
+                let done = sqlx::query(
+                    "update shelter set self_reported = $1 where id = $2 and self_reported <> $1",
+                )
+                .bind(n)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() > 0 {
+                    let row: ShelterRow = sqlx::query_as(select_shelter!("where id = $1"))
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    changed.push(Shelter::try_from(row)?);
+                }
+            }
+            tx.commit().await?;
+            Ok(changed)
+        })
     }
 
     /// The audit trail of one shelter or incident, newest first.
