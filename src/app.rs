@@ -83,6 +83,7 @@ impl App {
             index.clone(),
             live.clone(),
             config.checkin_queue,
+            config.checkin_batch,
         );
         Ok(App {
             state: AppState {

@@ -16,8 +16,6 @@ use crate::live::Node;
 use crate::live::channel::Channel;
 use crate::store::{CheckinRequest, Committed, Store};
 
-/// Most check-ins per transaction.
-const MAX_BATCH: usize = 512;
 /// Counts go out at most this often per incident, however many check in.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
@@ -49,17 +47,26 @@ pub struct CheckinWriter {
 }
 
 impl CheckinWriter {
-    /// Starts the writer with room for `capacity` waiting check-ins. It
-    /// stops once every handle is gone and the queue is drained.
-    pub fn start(store: Store, index: ShelterIndex, live: Node, capacity: usize) -> Self {
+    /// Starts the writer with room for `capacity` waiting check-ins, storing
+    /// at most `batch` per transaction. It stops once every handle is gone
+    /// and the queue is drained.
+    pub fn start(
+        store: Store,
+        index: ShelterIndex,
+        live: Node,
+        capacity: usize,
+        batch: usize,
+    ) -> Self {
         let (queue, rx) = mpsc::channel(capacity.max(1));
         let (changed, changes) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(
+        let writer = write_batches(
             store.clone(),
             live.clone(),
             rx,
             changed.clone(),
-        ));
+            batch.max(1),
+        );
+        tokio::spawn(writer);
         tokio::spawn(publish_stats(store, index, live, changes));
         CheckinWriter { queue, changed }
     }
@@ -90,11 +97,12 @@ async fn write_batches(
     live: Node,
     mut rx: mpsc::Receiver<Job>,
     changed: mpsc::UnboundedSender<String>,
+    max_batch: usize,
 ) {
     let batch_size = metrics::histogram!("anpi_checkin_batch_size");
     let stored = metrics::counter!("anpi_checkins_stored_total");
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    let mut jobs = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let (requests, answers): (Vec<_>, Vec<_>) =
             jobs.drain(..).map(|j| (j.request, j.answer)).unzip();
         batch_size.record(requests.len() as f64);

@@ -67,6 +67,11 @@ pub struct ServeConfig {
     #[arg(long, env = "ANPI_CHECKIN_QUEUE", default_value_t = 20_000)]
     pub checkin_queue: usize,
 
+    /// Most check-ins stored per transaction (1: one transaction each, the
+    /// naive path the surge benchmark compares against).
+    #[arg(long, env = "ANPI_CHECKIN_BATCH", default_value_t = 512)]
+    pub checkin_batch: usize,
+
     /// Check-ins a minute under one phone number; past it, 429.
     #[arg(long, env = "ANPI_CHECKIN_PER_PHONE", default_value_t = 10)]
     pub checkin_per_phone: u32,
@@ -143,6 +148,7 @@ impl Default for ServeConfig {
             max_upload_bytes: 64 * 1024 * 1024,
             purge_after_days: 30,
             checkin_queue: 20_000,
+            checkin_batch: 512,
             checkin_per_phone: 10,
             checkin_per_address: 600,
             live: LiveConfig::default(),

@@ -138,6 +138,36 @@ async fn retries_under_one_key_are_stored_once(backend: Backend) {
         1,
         "nothing written for the conflict"
     );
+
+    // A flaky phone sends the same check-in many times at once: the copies
+    // can share one batch with the first, and are still stored once.
+    let body = json!({"phone": "080-3333-4444", "name": "鈴木 二郎", "statuses": ["safe"]});
+    let answers = futures_util::future::join_all(
+        (0..8).map(|_| check_in(&app, &id, Some("at-once"), body.clone())),
+    )
+    .await;
+    let mut receipts = Vec::new();
+    for r in answers {
+        assert_eq!(r.status(), 201);
+        receipts.push(r.json::<Value>().await.unwrap());
+    }
+    assert!(receipts.iter().all(|r| *r == receipts[0]), "{receipts:?}");
+    assert_eq!(stored(&app, &id).await, 2);
+
+    // The same person checking in twice at once, under two keys: two
+    // check-ins, one person.
+    let answers = futures_util::future::join_all(
+        ["twice-1", "twice-2"].map(|key| check_in(&app, &id, Some(key), body.clone())),
+    )
+    .await;
+    let mut tokens = Vec::new();
+    for r in answers {
+        assert_eq!(r.status(), 201);
+        tokens.push(r.json::<Value>().await.unwrap()["person_token"].clone());
+    }
+    assert_eq!(tokens[0], receipts[0]["person_token"]);
+    assert_eq!(tokens[1], receipts[0]["person_token"]);
+    assert_eq!(stored(&app, &id).await, 4);
     app.stop().await;
 }
 

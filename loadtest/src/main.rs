@@ -5,11 +5,14 @@
 //!   spread like Japan's, in process, over HTTP (wrk), and in PostGIS.
 //! - `fanout`: live updates from an office's API call to thousands of
 //!   WebSocket subscribers: memory per connection, latency, frames per write.
+//! - `surge`: check-ins flooding in, the batch writer beside one transaction
+//!   per check-in, on PostgreSQL.
 
 mod fanout;
 mod geo;
 mod report;
 mod subscribers;
+mod surge;
 mod synthetic;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +33,8 @@ enum Scenario {
     Geo(geo::GeoArgs),
     /// Live fan-out: hold, broadcast, steady and burst phases against one anpi.
     Fanout(fanout::FanoutArgs),
+    /// Check-ins flooding in: the batch writer vs one transaction each, on PostgreSQL.
+    Surge(surge::SurgeArgs),
     /// A pool of WebSocket subscribers, steered by `fanout` over stdin/stdout.
     Subscribers(subscribers::SubscribersArgs),
 }
@@ -40,5 +45,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Geo(args) => geo::run(args).await,
         Scenario::Fanout(args) => fanout::run(args).await,
         Scenario::Subscribers(args) => subscribers::run(args).await,
+        Scenario::Surge(args) => surge::run(args).await,
     }
 }

@@ -178,6 +178,18 @@ impl Store {
         &self,
         batch: &[CheckinRequest],
     ) -> Result<Vec<Committed>, sqlx::Error> {
+        match self {
+            Store::Postgres(pool) => commit_bulk(pool, batch).await,
+            Store::Sqlite(_) => self.commit_row_by_row(batch).await,
+        }
+    }
+
+    /// One statement per row, all in one transaction: SQLite runs in process,
+    /// so a statement costs no round trip.
+    async fn commit_row_by_row(
+        &self,
+        batch: &[CheckinRequest],
+    ) -> Result<Vec<Committed>, sqlx::Error> {
         let now = super::now();
         on_backend!(self, |pool| {
             let mut tx = pool.begin().await?;
@@ -430,5 +442,351 @@ impl Store {
                 .fetch_one(pool)
                 .await
         })
+    }
+}
+
+/// Where a batch's request with an already seen `Idempotency-Key` gets its
+/// answer from.
+enum EarlierUse {
+    /// A committed request: its hash and stored answer.
+    Stored(String, String),
+    /// An earlier request of this batch (a retry that overtook nothing).
+    InBatch(String, usize),
+}
+
+/// PostgreSQL: a batch in a fixed number of statements whatever its size,
+/// each over `UNNEST`ed arrays, so 500 check-ins cost the round trips of one
+/// and a single fsync at commit.
+async fn commit_bulk(
+    pool: &sqlx::PgPool,
+    batch: &[CheckinRequest],
+) -> Result<Vec<Committed>, sqlx::Error> {
+    use std::collections::{BTreeSet, HashMap};
+    let now = super::now();
+    let mut tx = pool.begin().await?;
+    // Lock the incidents (in a fixed order): batches of one incident from
+    // several instances then go one after another, so a person or a key is
+    // never inserted twice at once.
+    let incidents: Vec<&str> = batch
+        .iter()
+        .map(|r| r.incident_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    sqlx::query("select id from incident where id = any($1) order by id for update")
+        .bind(&incidents)
+        .execute(&mut *tx)
+        .await?;
+
+    // Keys used before, by a committed request or by one earlier in the batch.
+    let (key_incidents, keys): (Vec<&str>, Vec<&str>) = batch
+        .iter()
+        .filter_map(|r| Some((r.incident_id.as_str(), r.idempotency.as_ref()?.0.as_str())))
+        .unzip();
+    let stored: Vec<(String, String, String, String)> = sqlx::query_as(
+        "select i.incident_id, i.key, i.request_hash, i.response from idempotency i \
+         join unnest($1::text[], $2::text[]) as k(incident_id, key) using (incident_id, key)",
+    )
+    .bind(&key_incidents)
+    .bind(&keys)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut used: HashMap<(String, String), EarlierUse> = stored
+        .into_iter()
+        .map(|(incident, key, hash, response)| {
+            ((incident, key), EarlierUse::Stored(hash, response))
+        })
+        .collect();
+    // The requests to store; the others are answered from `earlier`.
+    let mut new_requests = Vec::new();
+    for (i, request) in batch.iter().enumerate() {
+        let Some((key, hash)) = &request.idempotency else {
+            new_requests.push(i);
+            continue;
+        };
+        let id = (request.incident_id.clone(), key.clone());
+        if let std::collections::hash_map::Entry::Vacant(first) = used.entry(id) {
+            first.insert(EarlierUse::InBatch(hash.clone(), i));
+            new_requests.push(i);
+        }
+    }
+    // Each request's hash and the use its key was first put to.
+    let earlier: Vec<Option<(&String, &EarlierUse)>> = batch
+        .iter()
+        .map(|request| {
+            let (key, hash) = request.idempotency.as_ref()?;
+            Some((hash, &used[&(request.incident_id.clone(), key.clone())]))
+        })
+        .collect();
+
+    // The people of the new requests: found, or made now.
+    type Identity = (String, String, String); // incident, phone hash, name key
+    let identity = |request: &CheckinRequest, p: &PersonReport| -> Identity {
+        (
+            request.incident_id.clone(),
+            p.phone_hash.clone(),
+            p.name_key.clone(),
+        )
+    };
+    let wanted: BTreeSet<Identity> = new_requests
+        .iter()
+        .flat_map(|&i| batch[i].people.iter().map(move |p| identity(&batch[i], p)))
+        .collect();
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for (incident, phone, name) in &wanted {
+        a.push(incident.as_str());
+        b.push(phone.as_str());
+        c.push(name.as_str());
+    }
+    let found: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "select p.incident_id, p.phone_hash, p.name_key, p.id, p.token from person p \
+         join unnest($1::text[], $2::text[], $3::text[]) as k(incident_id, phone_hash, name_key) \
+         using (incident_id, phone_hash, name_key)",
+    )
+    .bind(&a)
+    .bind(&b)
+    .bind(&c)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut people: HashMap<Identity, (String, String)> = found
+        .into_iter()
+        .map(|(incident, phone, name, id, token)| ((incident, phone, name), (id, token)))
+        .collect();
+    let mut made: [Vec<String>; 7] = Default::default();
+    for &i in &new_requests {
+        let request = &batch[i];
+        for person in &request.people {
+            let key = identity(request, person);
+            if people.contains_key(&key) {
+                continue;
+            }
+            let (id, token) = (uuid::Uuid::now_v7().to_string(), new_token());
+            for (column, value) in made.iter_mut().zip([
+                &id,
+                &request.incident_id,
+                &person.phone_hash,
+                &person.phone_last4,
+                &person.name,
+                &person.name_key,
+                &token,
+            ]) {
+                column.push(value.clone());
+            }
+            people.insert(key, (id, token));
+        }
+    }
+    if !made[0].is_empty() {
+        let [id, incident, phone, last4, name, name_key, token] = &made;
+        sqlx::query(
+            "insert into person (id, incident_id, phone_hash, phone_last4, name, name_key, token, created_at) \
+             select n.*, $8 from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) as n",
+        )
+        .bind(id)
+        .bind(incident)
+        .bind(phone)
+        .bind(last4)
+        .bind(name)
+        .bind(name_key)
+        .bind(token)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    // Their check-ins.
+    let mut rows = CheckinColumns::default();
+    let mut receipts: HashMap<usize, Receipt> = HashMap::new();
+    for &i in &new_requests {
+        let request = &batch[i];
+        let checkin_id = uuid::Uuid::now_v7().to_string();
+        let mut tokens = Vec::with_capacity(request.people.len());
+        for (n, person) in request.people.iter().enumerate() {
+            let (person_id, token) = &people[&identity(request, person)];
+            rows.push(
+                if n == 0 {
+                    checkin_id.clone()
+                } else {
+                    uuid::Uuid::now_v7().to_string()
+                },
+                request,
+                person_id,
+                status_text(&person.statuses),
+                if n == 0 {
+                    request.message.clone()
+                } else {
+                    None
+                },
+            );
+            tokens.push(token.clone());
+        }
+        receipts.insert(
+            i,
+            Receipt {
+                checkin_id,
+                person_token: tokens[0].clone(),
+                recorded_at: now,
+                household: request.people[1..]
+                    .iter()
+                    .zip(&tokens[1..])
+                    .map(|(p, token)| HouseholdReceipt {
+                        name: p.name.clone(),
+                        person_token: token.clone(),
+                    })
+                    .collect(),
+            },
+        );
+    }
+    if !rows.id.is_empty() {
+        sqlx::query(
+            "insert into checkin (id, incident_id, person_id, statuses, shelter_id, message, lat, lon, recorded_at) \
+             select c.*, $9 from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                                        $7::float8[], $8::float8[]) as c",
+        )
+        .bind(&rows.id)
+        .bind(&rows.incident)
+        .bind(&rows.person)
+        .bind(&rows.statuses)
+        .bind(&rows.shelter)
+        .bind(&rows.message)
+        .bind(&rows.lat)
+        .bind(&rows.lon)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    // The families waiting for them (watches by phone or by name).
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for (incident, phone, name) in &wanted {
+        for (kind, key) in [("phone", phone), ("name", name)] {
+            a.push(incident.as_str());
+            b.push(kind);
+            c.push(key.as_str());
+        }
+    }
+    let watches: Vec<(String, String, String, String)> = sqlx::query_as(
+        "select w.incident_id, w.kind, w.key, w.token from watch w \
+         join unnest($1::text[], $2::text[], $3::text[]) as k(incident_id, kind, key) using (incident_id, kind, key)",
+    )
+    .bind(&a)
+    .bind(&b)
+    .bind(&c)
+    .fetch_all(&mut *tx)
+    .await?;
+    let watches: HashMap<(String, String, String), String> = watches
+        .into_iter()
+        .map(|(incident, kind, key, token)| ((incident, kind, key), token))
+        .collect();
+
+    // The answers, kept for retries.
+    let mut answers: [Vec<String>; 4] = Default::default();
+    for &i in &new_requests {
+        if let Some((key, hash)) = &batch[i].idempotency {
+            for (column, value) in answers.iter_mut().zip([
+                batch[i].incident_id.clone(),
+                key.clone(),
+                hash.clone(),
+                super::to_json(&receipts[&i]),
+            ]) {
+                column.push(value);
+            }
+        }
+    }
+    if !answers[0].is_empty() {
+        let [incident, key, hash, response] = &answers;
+        sqlx::query(
+            "insert into idempotency (incident_id, key, request_hash, response, created_at) \
+             select k.*, $5 from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as k",
+        )
+        .bind(incident)
+        .bind(key)
+        .bind(hash)
+        .bind(response)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+
+    let outcomes = batch
+        .iter()
+        .enumerate()
+        .map(|(i, request)| {
+            if let Some(receipt) = receipts.get(&i) {
+                let people = request
+                    .people
+                    .iter()
+                    .map(|p| {
+                        let watcher = |kind: &str, key: &str| {
+                            watches
+                                .get(&(
+                                    request.incident_id.clone(),
+                                    kind.to_owned(),
+                                    key.to_owned(),
+                                ))
+                                .cloned()
+                        };
+                        StoredPerson {
+                            token: people[&identity(request, p)].1.clone(),
+                            report: p.clone(),
+                            watchers: watcher("phone", &p.phone_hash)
+                                .into_iter()
+                                .chain(watcher("name", &p.name_key))
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                return Committed::New {
+                    receipt: receipt.clone(),
+                    people,
+                };
+            }
+            match &earlier[i] {
+                Some((hash, EarlierUse::Stored(first_hash, response))) => {
+                    match serde_json::from_str(response) {
+                        Ok(receipt) if first_hash == *hash => Committed::Replayed(receipt),
+                        _ => Committed::KeyReused,
+                    }
+                }
+                Some((hash, EarlierUse::InBatch(first_hash, first))) if first_hash == *hash => {
+                    Committed::Replayed(receipts[first].clone())
+                }
+                _ => Committed::KeyReused,
+            }
+        })
+        .collect();
+    Ok(outcomes)
+}
+
+/// The columns of a bulk check-in insert.
+#[derive(Default)]
+struct CheckinColumns {
+    id: Vec<String>,
+    incident: Vec<String>,
+    person: Vec<String>,
+    statuses: Vec<String>,
+    shelter: Vec<Option<String>>,
+    message: Vec<Option<String>>,
+    lat: Vec<Option<f64>>,
+    lon: Vec<Option<f64>>,
+}
+
+impl CheckinColumns {
+    fn push(
+        &mut self,
+        id: String,
+        request: &CheckinRequest,
+        person_id: &str,
+        statuses: String,
+        message: Option<String>,
+    ) {
+        self.id.push(id);
+        self.incident.push(request.incident_id.clone());
+        self.person.push(person_id.to_owned());
+        self.statuses.push(statuses);
+        self.shelter.push(request.shelter_id.clone());
+        self.message.push(message);
+        self.lat.push(request.location.map(|l| l.lat));
+        self.lon.push(request.location.map(|l| l.lon));
     }
 }

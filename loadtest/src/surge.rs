@@ -1,0 +1,313 @@
+//! The check-in surge: many residents checking in at once, against anpi on
+//! PostgreSQL (`synchronous_commit=on`), with the batch writer and — in the
+//! same run, same load — with one transaction per check-in (the naive path:
+//! `ANPI_CHECKIN_BATCH=1`). Reports acknowledged check-ins/s, latency of the
+//! 201s, 503s, and checks that the database holds exactly what was
+//! acknowledged.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hdrhistogram::Histogram;
+use sqlx::Connection;
+
+use crate::report;
+
+const SECRET: &str = "62656e63682d6f6e6c792d6e6f742d666f722d70726f64756374696f6e2d2d2d";
+
+#[derive(clap::Args, Clone)]
+pub struct SurgeArgs {
+    /// Concurrent clients (each a keep-alive connection sending one check-in
+    /// after another).
+    #[arg(long, default_value_t = 256)]
+    clients: usize,
+    /// Seconds over which the clients start.
+    #[arg(long, default_value_t = 5)]
+    ramp: u64,
+    /// Seconds of sustained load after the ramp (what is reported).
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// PostgreSQL to run against (a database `anpi_bench_surge` is made there).
+    #[arg(
+        long,
+        env = "ANPI_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres: String,
+    #[arg(long, default_value = "target/release/anpi")]
+    anpi_bin: PathBuf,
+    /// Only print the section; leave BENCHMARKS.md alone.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+struct Outcome {
+    batch: usize,
+    acknowledged: u64,
+    sustained_acknowledged: u64,
+    unavailable: u64,
+    errors: u64,
+    latency: Histogram<u64>,
+    stored: i64,
+}
+
+pub async fn run(args: SurgeArgs) -> anyhow::Result<()> {
+    let mut admin = sqlx::PgConnection::connect(&args.postgres).await?;
+    let (version, sync): (String, String) = (
+        sqlx::query_scalar("select version()")
+            .fetch_one(&mut admin)
+            .await?,
+        sqlx::query_scalar("show synchronous_commit")
+            .fetch_one(&mut admin)
+            .await?,
+    );
+    let mut outcomes = Vec::new();
+    for batch in [512, 1] {
+        sqlx::query("drop database if exists anpi_bench_surge with (force)")
+            .execute(&mut admin)
+            .await?;
+        sqlx::query("create database anpi_bench_surge")
+            .execute(&mut admin)
+            .await?;
+        let url = database_url(&args.postgres)?;
+        let outcome = one_run(&args, &url, batch).await?;
+        println!(
+            "batch {batch}: {} acknowledged ({} in the sustained window), {} × 503, {} errors, p50 {:.1} ms p99 {:.1} ms, stored {}",
+            outcome.acknowledged,
+            outcome.sustained_acknowledged,
+            outcome.unavailable,
+            outcome.errors,
+            outcome.latency.value_at_quantile(0.5) as f64 / 1000.0,
+            outcome.latency.value_at_quantile(0.99) as f64 / 1000.0,
+            outcome.stored
+        );
+        outcomes.push(outcome);
+    }
+    sqlx::query("drop database if exists anpi_bench_surge with (force)")
+        .execute(&mut admin)
+        .await?;
+    let section = markdown(&args, &outcomes, &version, &sync);
+    println!("{section}");
+    if !args.dry_run {
+        report::write_section("surge", &section)?;
+    }
+    if outcomes.iter().any(|o| o.stored != o.acknowledged as i64) {
+        bail!("the database does not hold exactly what was acknowledged");
+    }
+    Ok(())
+}
+
+/// The same server, database `anpi_bench_surge`.
+fn database_url(base: &str) -> anyhow::Result<String> {
+    let (server, _) = base
+        .rsplit_once('/')
+        .context("a PostgreSQL URL ends with /database")?;
+    Ok(format!("{server}/anpi_bench_surge"))
+}
+
+async fn one_run(args: &SurgeArgs, url: &str, batch: usize) -> anyhow::Result<Outcome> {
+    let token = {
+        let out = std::process::Command::new(&args.anpi_bin)
+            .args([
+                "token",
+                "create",
+                "--municipality",
+                "172022",
+                "--name",
+                "Surge benchmark",
+            ])
+            .env("DATABASE_URL", url)
+            .env("ANPI_SECRET", SECRET)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "anpi token create: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        String::from_utf8(out.stdout)?.trim().to_owned()
+    };
+    let port = report::free_port()?;
+    let mut server = std::process::Command::new(&args.anpi_bin)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", url)
+        .env("ANPI_SECRET", SECRET)
+        .env("ANPI_CHECKIN_BATCH", batch.to_string())
+        // One generator address and unique phones: the limits are not what is measured.
+        .env("ANPI_CHECKIN_PER_ADDRESS", "1000000000")
+        .env("RUST_LOG", "warn")
+        .env_remove("REDIS_URL")
+        .stdout(Stdio::null())
+        .spawn()?;
+    let result = async {
+        report::wait_ready(port).await?;
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.clients)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let incident: serde_json::Value = client
+            .post(format!("{base}/v1/incidents"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "surge", "hazard": "earthquake", "municipalities": ["172022"]}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let incident = incident["id"].as_str().context("incident id")?.to_owned();
+        let outcome = load(args, &client, &base, &incident, batch).await?;
+        let mut db = sqlx::PgConnection::connect(url).await?;
+        let stored: i64 = sqlx::query_scalar("select count(*) from checkin")
+            .fetch_one(&mut db)
+            .await?;
+        Ok(Outcome { stored, ..outcome })
+    }
+    .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
+
+async fn load(
+    args: &SurgeArgs,
+    client: &reqwest::Client,
+    base: &str,
+    incident: &str,
+    batch: usize,
+) -> anyhow::Result<Outcome> {
+    let url = Arc::new(format!("{base}/v1/incidents/{incident}/checkins"));
+    let started = Instant::now();
+    let sustained_from = started + Duration::from_secs(args.ramp);
+    let until = sustained_from + Duration::from_secs(args.seconds);
+    let next_phone = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let (client, url, next_phone) = (client.clone(), url.clone(), next_phone.clone());
+        let start_at = started + Duration::from_secs(args.ramp) * c as u32 / args.clients as u32;
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(start_at.into()).await;
+            let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+            let (mut acknowledged, mut sustained, mut unavailable, mut errors) =
+                (0u64, 0u64, 0u64, 0u64);
+            while Instant::now() < until {
+                let n = next_phone.fetch_add(1, Ordering::Relaxed);
+                let body = serde_json::json!({
+                    "phone": format!("090{:08}", n),
+                    "name": format!("住民 {n}"),
+                    "statuses": ["safe", "at_home"],
+                });
+                let sent = Instant::now();
+                let r = client
+                    .post(url.as_str())
+                    .header("Idempotency-Key", format!("surge-{n}"))
+                    .json(&body)
+                    .send()
+                    .await;
+                match r.map(|r| r.status().as_u16()) {
+                    Ok(201) => {
+                        acknowledged += 1;
+                        if sent >= sustained_from {
+                            sustained += 1;
+                            let _ = latency.record(sent.elapsed().as_micros() as u64);
+                        }
+                    }
+                    Ok(503) => {
+                        unavailable += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (acknowledged, sustained, unavailable, errors, latency)
+        }));
+    }
+    let mut outcome = Outcome {
+        batch,
+        acknowledged: 0,
+        sustained_acknowledged: 0,
+        unavailable: 0,
+        errors: 0,
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+        stored: 0,
+    };
+    for task in tasks {
+        let (a, s, u, e, h) = task.await?;
+        outcome.acknowledged += a;
+        outcome.sustained_acknowledged += s;
+        outcome.unavailable += u;
+        outcome.errors += e;
+        outcome.latency.add(&h)?;
+    }
+    Ok(outcome)
+}
+
+fn markdown(args: &SurgeArgs, outcomes: &[Outcome], version: &str, sync: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "## Check-in surge: batch writer vs one transaction per check-in\n"
+    );
+    let _ = writeln!(
+        s,
+        "{}; {}; `synchronous_commit={sync}`.\n",
+        report::machine(),
+        version.split(',').next().unwrap_or(version)
+    );
+    let _ = writeln!(
+        s,
+        "Command: `loadtest/run-surge` (= `anpi-loadtest surge --clients {} --ramp {} --seconds {}`).\n",
+        args.clients, args.ramp, args.seconds
+    );
+    let _ = writeln!(
+        s,
+        "{} clients, each a keep-alive HTTP connection posting `POST /v1/incidents/{{id}}/checkins` (a new phone and `Idempotency-Key` each time) as soon as the last was answered; started over {} s, then measured for {} s. A check-in is acknowledged by its `201`, given only after its transaction committed. Same server binary, same database, same load; only `ANPI_CHECKIN_BATCH` differs.\n",
+        args.clients, args.ramp, args.seconds
+    );
+    let _ = writeln!(
+        s,
+        "| write path | acknowledged check-ins/s | p50 | p99 | max | 503s | errors | in the database = acknowledged |\n|---|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for o in outcomes {
+        let name = if o.batch == 1 {
+            "one transaction per check-in (`ANPI_CHECKIN_BATCH=1`)".to_owned()
+        } else {
+            format!("batch writer (up to {} per transaction)", o.batch)
+        };
+        let _ = writeln!(
+            s,
+            "| {name} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} ({} = {}) |",
+            o.sustained_acknowledged as f64 / args.seconds as f64,
+            o.latency.value_at_quantile(0.5) as f64 / 1000.0,
+            o.latency.value_at_quantile(0.99) as f64 / 1000.0,
+            o.latency.max() as f64 / 1000.0,
+            o.unavailable,
+            o.errors,
+            if o.stored == o.acknowledged as i64 {
+                "yes"
+            } else {
+                "**no**"
+            },
+            o.stored,
+            o.acknowledged,
+        );
+    }
+    if let [batched, naive] = outcomes
+        && naive.sustained_acknowledged > 0
+    {
+        let _ = writeln!(
+            s,
+            "\nBatch writer ÷ naive: **{:.1}×** acknowledged check-ins per second.",
+            batched.sustained_acknowledged as f64 / naive.sustained_acknowledged as f64
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nCaveats: two cores shared by the load generator, anpi and PostgreSQL; loopback only."
+    );
+    s
+}
