@@ -34,6 +34,8 @@ pub struct AppState {
     /// The surge write path for check-ins.
     pub checkins: CheckinWriter,
     pub checkin_limits: CheckinLimits,
+    /// The domain of this repository's PFIF record ids.
+    pub pfif_domain: String,
 }
 
 /// Request-size limits.
@@ -101,6 +103,7 @@ impl App {
                     config.checkin_per_phone,
                     config.checkin_per_address,
                 ),
+                pfif_domain: config.pfif_domain.clone(),
             },
         })
     }

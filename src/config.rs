@@ -72,6 +72,11 @@ pub struct ServeConfig {
     #[arg(long, env = "ANPI_CHECKIN_BATCH", default_value_t = 512)]
     pub checkin_batch: usize,
 
+    /// The domain in the ids of PFIF records made here
+    /// (`<domain>/person.<id>`): this service's public host name.
+    #[arg(long, env = "ANPI_PFIF_DOMAIN", default_value = "anpi.local")]
+    pub pfif_domain: String,
+
     /// Check-ins a minute under one phone number; past it, 429.
     #[arg(long, env = "ANPI_CHECKIN_PER_PHONE", default_value_t = 10)]
     pub checkin_per_phone: u32,
@@ -149,6 +154,7 @@ impl Default for ServeConfig {
             purge_after_days: 30,
             checkin_queue: 20_000,
             checkin_batch: 512,
+            pfif_domain: "anpi.local".into(),
             checkin_per_phone: 10,
             checkin_per_address: 600,
             live: LiveConfig::default(),

@@ -32,6 +32,7 @@ pub mod http;
 pub mod import;
 pub mod limits;
 pub mod live;
+pub mod pfif;
 pub mod purge;
 pub mod replay;
 pub mod sample;

@@ -25,18 +25,7 @@ const NANAO: &str = "172022";
 /// An active incident for Nanao; its id.
 async fn incident(app: &TestApp) -> String {
     let token = app.token("Nanao HQ", &[NANAO]).await;
-    let r = app
-        .post_as(
-            &token,
-            "/v1/incidents",
-            json!({"name": "能登半島地震", "hazard": "earthquake", "municipalities": [NANAO]}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.open_nanao_incident(&token).await
 }
 
 async fn check_in(

@@ -141,6 +141,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// The name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Safe => "safe",
+            Status::Injured => "injured",
+            Status::NeedHelp => "need_help",
+            Status::AtHome => "at_home",
+            Status::AtShelter => "at_shelter",
+            Status::Evacuating => "evacuating",
+            Status::NotInArea => "not_in_area",
+        }
+    }
+
     /// Where a person is: at most one of these at a time.
     const PLACES: [Status; 4] = [
         Status::AtHome,
@@ -192,6 +205,16 @@ pub fn check_statuses(statuses: &[Status]) -> Result<Vec<Status>, StatusError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_names_are_the_api_names() {
+        use Status::*;
+        for s in [
+            Safe, Injured, NeedHelp, AtHome, AtShelter, Evacuating, NotInArea,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
 
     #[test]
     fn phone_numbers_as_people_type_them() {

@@ -6,6 +6,7 @@ mod extract;
 mod health;
 mod incidents;
 mod live;
+mod pfif;
 pub mod shelters;
 mod ui;
 
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(shelters::router())
         .merge(incidents::router())
         .merge(checkins::router())
+        .merge(pfif::router())
         .merge(live::router())
         .merge(health::router())
         .split_for_parts();

@@ -115,6 +115,13 @@ pub struct CheckinView {
     pub shelter_id: Option<String>,
     pub message: Option<String>,
     pub recorded_at: DateTime<Utc>,
+    /// For a note imported from PFIF (e.g. Person Finder): its status as
+    /// given (`believed_alive`, …) and who wrote it. Such notes carry no
+    /// anpi statuses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pfif_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author_name: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -123,6 +130,8 @@ struct CheckinRow {
     shelter_id: Option<String>,
     message: Option<String>,
     recorded_at: DateTime<Utc>,
+    pfif_status: Option<String>,
+    author_name: Option<String>,
 }
 
 /// A person's latest check-in, for counting.
@@ -134,7 +143,7 @@ pub struct LatestCheckin {
 }
 
 /// Statuses as stored: comma-separated, in domain order.
-fn parse_statuses(text: &str) -> Vec<Status> {
+pub(super) fn parse_statuses(text: &str) -> Vec<Status> {
     text.split(',')
         .filter_map(|s| serde_json::from_value(serde_json::Value::String(s.to_owned())).ok())
         .collect()
@@ -147,12 +156,14 @@ impl From<CheckinRow> for CheckinView {
             shelter_id: r.shelter_id,
             message: r.message,
             recorded_at: r.recorded_at,
+            pfif_status: r.pfif_status,
+            author_name: r.author_name,
         }
     }
 }
 
 /// A token for a person: 128 random bits, hex.
-fn new_token() -> String {
+pub(super) fn new_token() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the OS random source");
     hex::encode(bytes)
@@ -161,12 +172,7 @@ fn new_token() -> String {
 fn status_text(statuses: &[Status]) -> String {
     statuses
         .iter()
-        .map(|s| {
-            serde_json::to_value(s)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        })
+        .map(|s| s.as_str())
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -261,8 +267,8 @@ impl Store {
                         uuid::Uuid::now_v7().to_string()
                     };
                     sqlx::query(
-                        "insert into checkin (id, incident_id, person_id, statuses, shelter_id, message, lat, lon, recorded_at) \
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        "insert into checkin (id, incident_id, person_id, statuses, shelter_id, message, lat, lon, recorded_at, author_name) \
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     )
                     .bind(&id)
                     .bind(&request.incident_id)
@@ -273,6 +279,8 @@ impl Store {
                     .bind(request.location.map(|l| l.lat))
                     .bind(request.location.map(|l| l.lon))
                     .bind(now)
+                    // A member was reported by the one checking in.
+                    .bind((i > 0).then_some(&request.people[0].name))
                     .execute(&mut *tx)
                     .await?;
                     let watchers: Vec<String> = sqlx::query_scalar(
@@ -347,7 +355,7 @@ impl Store {
             let mut people = Vec::with_capacity(found.len());
             for (id, person_token, name, phone_last4) in found {
                 let rows: Vec<CheckinRow> = sqlx::query_as(
-                    "select statuses, shelter_id, message, recorded_at from checkin \
+                    "select statuses, shelter_id, message, recorded_at, pfif_status, author_name from checkin \
                      where person_id = $1 order by recorded_at desc, id desc limit 20",
                 )
                 .bind(&id)
@@ -611,11 +619,7 @@ async fn commit_bulk(
                 request,
                 person_id,
                 status_text(&person.statuses),
-                if n == 0 {
-                    request.message.clone()
-                } else {
-                    None
-                },
+                n,
             );
             tokens.push(token.clone());
         }
@@ -638,9 +642,9 @@ async fn commit_bulk(
     }
     if !rows.id.is_empty() {
         sqlx::query(
-            "insert into checkin (id, incident_id, person_id, statuses, shelter_id, message, lat, lon, recorded_at) \
-             select c.*, $9 from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                                        $7::float8[], $8::float8[]) as c",
+            "insert into checkin (id, incident_id, person_id, statuses, shelter_id, message, lat, lon, author_name, recorded_at) \
+             select c.*, $10 from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                                         $7::float8[], $8::float8[], $9::text[]) as c",
         )
         .bind(&rows.id)
         .bind(&rows.incident)
@@ -650,6 +654,7 @@ async fn commit_bulk(
         .bind(&rows.message)
         .bind(&rows.lat)
         .bind(&rows.lon)
+        .bind(&rows.author)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -769,6 +774,7 @@ struct CheckinColumns {
     message: Vec<Option<String>>,
     lat: Vec<Option<f64>>,
     lon: Vec<Option<f64>>,
+    author: Vec<Option<String>>,
 }
 
 impl CheckinColumns {
@@ -778,14 +784,20 @@ impl CheckinColumns {
         request: &CheckinRequest,
         person_id: &str,
         statuses: String,
-        message: Option<String>,
+        member: usize,
     ) {
+        // The message is the requester's own; members were reported by them.
+        let (message, author) = match member {
+            0 => (request.message.clone(), None),
+            _ => (None, Some(request.people[0].name.clone())),
+        };
         self.id.push(id);
         self.incident.push(request.incident_id.clone());
         self.person.push(person_id.to_owned());
         self.statuses.push(statuses);
         self.shelter.push(request.shelter_id.clone());
         self.message.push(message);
+        self.author.push(author);
         self.lat.push(request.location.map(|l| l.lat));
         self.lon.push(request.location.map(|l| l.lon));
     }

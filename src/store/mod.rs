@@ -9,6 +9,7 @@
 mod checkins;
 mod incidents;
 mod officials;
+mod pfif;
 mod shelters;
 
 use std::str::FromStr;
@@ -26,6 +27,7 @@ pub use checkins::{
 };
 pub use incidents::{Incident, NewIncident};
 pub use officials::Official;
+pub use pfif::{ImportCounts, StoredNote, StoredRecord};
 pub use shelters::{AuditEvent, ImportOutcome, SnapshotOutcome};
 
 /// Runs `$body` with `$pool` bound to whichever pool the store holds.
@@ -65,8 +67,13 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// The current time at the precision both backends keep (PostgreSQL stores
 /// microseconds), so what a write answers is exactly what a read returns.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
+    truncate(chrono::Utc::now())
+}
+
+/// `t` as the database keeps it (microseconds).
+pub fn truncate(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     use chrono::SubsecRound;
-    chrono::Utc::now().trunc_subsecs(6)
+    t.trunc_subsecs(6)
 }
 
 /// A cheap, cloneable handle to the database.

@@ -213,6 +213,22 @@ impl TestApp {
             .expect("POST")
     }
 
+    /// Opens an earthquake incident for Nanao as the holder of `token`; its id.
+    pub async fn open_nanao_incident(&self, token: &str) -> String {
+        let r = self
+            .post_as(
+                token,
+                "/v1/incidents",
+                serde_json::json!({"name": "能登半島地震", "hazard": "earthquake", "municipalities": ["172022"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        r.json::<serde_json::Value>().await.expect("incident")["id"]
+            .as_str()
+            .expect("incident id")
+            .to_owned()
+    }
+
     /// `GET path` as the holder of `token`.
     pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
         self.client
