@@ -151,7 +151,7 @@ async fn write_batches(
 }
 
 /// Publishes `incident.stats` for the incidents that had check-ins since the
-/// last round, once per `STATS_EVERY`; then brings each shelter's
+/// last round, at most once per `STATS_EVERY`, and brings each shelter's
 /// self-reported arrivals (over all open incidents) up to date.
 async fn publish_stats(
     store: Store,
@@ -160,40 +160,52 @@ async fn publish_stats(
     mut changes: mpsc::UnboundedReceiver<String>,
 ) {
     let mut dirty = BTreeSet::new();
-    let mut tick = tokio::time::interval(STATS_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_round = tokio::time::Instant::now();
     loop {
         tokio::select! {
             id = changes.recv() => match id {
                 Some(id) => { dirty.insert(id); }
                 None => return,
             },
-            _ = tick.tick(), if !dirty.is_empty() => {
-                for id in std::mem::take(&mut dirty) {
-                    match crate::stats::of(&store, &index, &id).await {
-                        Ok(stats) => live.publish_later(Channel::Incident(id), "incident.stats", &stats),
-                        Err(e) => tracing::warn!(error = %e, incident = id, "stats not published"),
-                    }
+            _ = tokio::time::sleep_until(next_round), if !dirty.is_empty() => {
+                let started = tokio::time::Instant::now();
+                if let Err(e) = count_round(&store, &index, &live, std::mem::take(&mut dirty)).await {
+                    tracing::warn!(error = %e, "counts not published");
                 }
-                if let Err(e) = update_arrivals(&store, &index, &live).await {
-                    tracing::warn!(error = %e, "self-reported arrivals not updated");
-                }
+                // A round reads every check-in of the open incidents. In a
+                // surge that grows, so rounds space out to ten times their
+                // cost: the counts never crowd out the check-ins themselves.
+                next_round = started + STATS_EVERY.max(started.elapsed() * 10);
             }
         }
     }
 }
 
-/// Each shelter's self-reported arrivals: people whose latest check-in in an
-/// open incident is there. Changed shelters are published like any update.
-async fn update_arrivals(store: &Store, index: &ShelterIndex, live: &Node) -> anyhow::Result<()> {
-    let mut totals = std::collections::BTreeMap::new();
+/// One round: the counts of every open incident (published for the
+/// `dirty` ones, and for dirty ones just closed) and, from them, each
+/// shelter's self-reported arrivals; changed shelters are published like
+/// any update.
+async fn count_round(
+    store: &Store,
+    index: &ShelterIndex,
+    live: &Node,
+    mut dirty: BTreeSet<String>,
+) -> anyhow::Result<()> {
+    let mut arrivals = std::collections::BTreeMap::new();
     for incident in store.incidents(Some(true), None).await? {
         let stats = crate::stats::of(store, index, &incident.id).await?;
-        for (shelter, n) in stats.by_shelter {
-            *totals.entry(shelter).or_default() += n;
+        for (shelter, n) in &stats.by_shelter {
+            *arrivals.entry(shelter.clone()).or_default() += n;
+        }
+        if dirty.remove(&incident.id) {
+            live.publish_later(Channel::Incident(incident.id), "incident.stats", &stats);
         }
     }
-    let changed = store.set_self_reported(&totals).await?;
+    for id in dirty {
+        let stats = crate::stats::of(store, index, &id).await?;
+        live.publish_later(Channel::Incident(id), "incident.stats", &stats);
+    }
+    let changed = store.set_self_reported(&arrivals).await?;
     if !changed.is_empty() {
         live.shelters_changed(changed);
     }

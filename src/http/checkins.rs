@@ -91,13 +91,6 @@ pub async fn check_in(
         return Err(too_many("from this network address", wait));
     }
     let key = idempotency_key(&headers)?;
-    let incident = super::incidents::find(&state, &id).await?;
-    if let Some(at) = incident.closed_at {
-        return Err(ApiError::Conflict(format!(
-            "incident {id} closed at {}; check-ins are no longer taken",
-            at.to_rfc3339()
-        )));
-    }
     // Hash the request as understood, so a retry that differs only in key
     // order or spacing is still the same request.
     let request_hash = serde_json::to_value(&body)
@@ -107,7 +100,9 @@ pub async fn check_in(
     if let Some(wait) = state.checkin_limits.phone(&request.people[0].phone_hash) {
         return Err(too_many("under this phone number", wait));
     }
-    request.incident_id = id;
+    // Whether the incident is open is checked in the batch's transaction:
+    // no read per request, and no check-in slips in after a close.
+    request.incident_id = id.clone();
     request.idempotency = key.map(|k| (k, request_hash));
     match state.checkins.submit(request).await {
         Ok(Committed::New { receipt, .. }) | Ok(Committed::Replayed(receipt)) => {
@@ -116,6 +111,11 @@ pub async fn check_in(
         Ok(Committed::KeyReused) => Err(ApiError::Conflict(
             "this Idempotency-Key was used for another check-in; use a new key".into(),
         )),
+        Ok(Committed::NoIncident) => Err(ApiError::NotFound(format!("no incident with id {id}"))),
+        Ok(Committed::Closed(at)) => Err(ApiError::Conflict(format!(
+            "incident {id} closed at {}; check-ins are no longer taken",
+            at.to_rfc3339()
+        ))),
         Err(SubmitError::Busy) => Err(ApiError::Unavailable(
             "too many check-ins are waiting to be stored; nothing was recorded".into(),
             1,

@@ -62,6 +62,10 @@ pub enum Committed {
     Replayed(Receipt),
     /// The key was used before for another request.
     KeyReused,
+    /// There is no such incident; nothing was stored.
+    NoIncident,
+    /// The incident closed (at this time); nothing was stored.
+    Closed(DateTime<Utc>),
 }
 
 /// One person of a stored check-in.
@@ -226,6 +230,22 @@ impl Store {
                         });
                         continue;
                     }
+                }
+                let closed: Option<Option<DateTime<Utc>>> =
+                    sqlx::query_scalar("select closed_at from incident where id = $1")
+                        .bind(&request.incident_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                match closed {
+                    None => {
+                        outcomes.push(Committed::NoIncident);
+                        continue;
+                    }
+                    Some(Some(at)) => {
+                        outcomes.push(Committed::Closed(at));
+                        continue;
+                    }
+                    Some(None) => {}
                 }
                 let checkin_id = uuid::Uuid::now_v7().to_string();
                 let mut people = Vec::with_capacity(request.people.len());
@@ -481,10 +501,13 @@ async fn commit_bulk(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    sqlx::query("select id from incident where id = any($1) order by id for update")
-        .bind(&incidents)
-        .execute(&mut *tx)
-        .await?;
+    let open: Vec<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "select id, closed_at from incident where id = any($1) order by id for update",
+    )
+    .bind(&incidents)
+    .fetch_all(&mut *tx)
+    .await?;
+    let open: HashMap<String, Option<DateTime<Utc>>> = open.into_iter().collect();
 
     // Keys used before, by a committed request or by one earlier in the batch.
     let (key_incidents, keys): (Vec<&str>, Vec<&str>) = batch
@@ -505,25 +528,42 @@ async fn commit_bulk(
             ((incident, key), EarlierUse::Stored(hash, response))
         })
         .collect();
-    // The requests to store; the others are answered from `earlier`.
+    // The requests to store; the others are refused, or answered from
+    // their key's first use.
     let mut new_requests = Vec::new();
+    let mut refused: HashMap<usize, Committed> = HashMap::new();
     for (i, request) in batch.iter().enumerate() {
-        let Some((key, hash)) = &request.idempotency else {
-            new_requests.push(i);
+        let id = request
+            .idempotency
+            .as_ref()
+            .map(|(key, hash)| ((request.incident_id.clone(), key.clone()), hash));
+        if let Some((id, _)) = &id
+            && used.contains_key(id)
+        {
             continue;
-        };
-        let id = (request.incident_id.clone(), key.clone());
-        if let std::collections::hash_map::Entry::Vacant(first) = used.entry(id) {
-            first.insert(EarlierUse::InBatch(hash.clone(), i));
-            new_requests.push(i);
         }
+        match open.get(&request.incident_id) {
+            None => {
+                refused.insert(i, Committed::NoIncident);
+                continue;
+            }
+            Some(Some(at)) => {
+                refused.insert(i, Committed::Closed(*at));
+                continue;
+            }
+            Some(None) => {}
+        }
+        if let Some((id, hash)) = id {
+            used.insert(id, EarlierUse::InBatch(hash.clone(), i));
+        }
+        new_requests.push(i);
     }
     // Each request's hash and the use its key was first put to.
     let earlier: Vec<Option<(&String, &EarlierUse)>> = batch
         .iter()
         .map(|request| {
             let (key, hash) = request.idempotency.as_ref()?;
-            Some((hash, &used[&(request.incident_id.clone(), key.clone())]))
+            Some((hash, used.get(&(request.incident_id.clone(), key.clone()))?))
         })
         .collect();
 
@@ -745,6 +785,9 @@ async fn commit_bulk(
                     receipt: receipt.clone(),
                     people,
                 };
+            }
+            if let Some(refusal) = refused.remove(&i) {
+                return refusal;
             }
             match &earlier[i] {
                 Some((hash, EarlierUse::Stored(first_hash, response))) => {
