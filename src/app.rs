@@ -86,6 +86,7 @@ impl App {
             live.clone(),
             config.checkin_queue,
             config.checkin_batch,
+            config.checkin_writers,
         );
         Ok(App {
             state: AppState {

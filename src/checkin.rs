@@ -6,10 +6,11 @@
 //! The incident's counts follow on `incident:<id>`, at most once a second.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::geoindex::ShelterIndex;
 use crate::live::Node;
@@ -56,6 +57,7 @@ impl CheckinWriter {
         live: Node,
         capacity: usize,
         batch: usize,
+        writers: usize,
     ) -> Self {
         let (queue, rx) = mpsc::channel(capacity.max(1));
         let (changed, changes) = mpsc::unbounded_channel();
@@ -65,6 +67,11 @@ impl CheckinWriter {
             rx,
             changed.clone(),
             batch.max(1),
+            // SQLite writes one transaction at a time whatever we do.
+            match store {
+                Store::Sqlite(_) => 1,
+                Store::Postgres(_) => writers.max(1),
+            },
         );
         tokio::spawn(writer);
         tokio::spawn(publish_stats(store, index, live, changes));
@@ -92,59 +99,78 @@ impl CheckinWriter {
     }
 }
 
+/// Takes batches off the queue as writers come free: up to `writers`
+/// transactions at once, each of up to `max_batch` check-ins. While all are
+/// busy, the next batch grows.
 async fn write_batches(
     store: Store,
     live: Node,
     mut rx: mpsc::Receiver<Job>,
     changed: mpsc::UnboundedSender<String>,
     max_batch: usize,
+    writers: usize,
 ) {
-    let batch_size = metrics::histogram!("anpi_checkin_batch_size");
-    let stored = metrics::counter!("anpi_checkins_stored_total");
-    let mut jobs = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut jobs, max_batch).await > 0 {
-        let (requests, answers): (Vec<_>, Vec<_>) =
-            jobs.drain(..).map(|j| (j.request, j.answer)).unzip();
-        batch_size.record(requests.len() as f64);
-        match store.commit_checkins(&requests).await {
-            Ok(outcomes) => {
-                for ((request, answer), outcome) in requests.iter().zip(answers).zip(outcomes) {
-                    if let Committed::New { receipt, people } = &outcome {
-                        stored.increment(people.len() as u64);
-                        let _ = changed.send(request.incident_id.clone());
-                        for person in people {
-                            let own = person.token == receipt.person_token;
-                            let event = json!({
-                                "person_token": person.token,
-                                "name": person.report.name,
-                                "phone_last4": person.report.phone_last4,
-                                "statuses": person.report.statuses,
-                                "shelter_id": request.shelter_id,
-                                "message": if own { request.message.as_deref() } else { None },
-                                "recorded_at": receipt.recorded_at,
-                            });
-                            // The person's own channel, and each family waiting
-                            // on a look-up that matches them.
-                            let channels = std::iter::once(&person.token).chain(&person.watchers);
-                            for token in channels {
-                                live.publish_later(
-                                    Channel::Person(token.clone()),
-                                    "checkin",
-                                    &event,
-                                );
-                            }
+    let writers = Arc::new(Semaphore::new(writers));
+    loop {
+        let Ok(writer) = writers.clone().acquire_owned().await else {
+            return;
+        };
+        let mut jobs = Vec::with_capacity(max_batch);
+        if rx.recv_many(&mut jobs, max_batch).await == 0 {
+            return;
+        }
+        let (store, live, changed) = (store.clone(), live.clone(), changed.clone());
+        tokio::spawn(async move {
+            write_batch(&store, &live, &changed, jobs).await;
+            drop(writer);
+        });
+    }
+}
+
+/// Stores one batch, answers each of its requests, then publishes.
+async fn write_batch(
+    store: &Store,
+    live: &Node,
+    changed: &mpsc::UnboundedSender<String>,
+    jobs: Vec<Job>,
+) {
+    let (requests, answers): (Vec<_>, Vec<_>) =
+        jobs.into_iter().map(|j| (j.request, j.answer)).unzip();
+    metrics::histogram!("anpi_checkin_batch_size").record(requests.len() as f64);
+    match store.commit_checkins(&requests).await {
+        Ok(outcomes) => {
+            for ((request, answer), outcome) in requests.iter().zip(answers).zip(outcomes) {
+                if let Committed::New { receipt, people } = &outcome {
+                    metrics::counter!("anpi_checkins_stored_total").increment(people.len() as u64);
+                    let _ = changed.send(request.incident_id.clone());
+                    for person in people {
+                        let own = person.token == receipt.person_token;
+                        let event = json!({
+                            "person_token": person.token,
+                            "name": person.report.name,
+                            "phone_last4": person.report.phone_last4,
+                            "statuses": person.report.statuses,
+                            "shelter_id": request.shelter_id,
+                            "message": if own { request.message.as_deref() } else { None },
+                            "recorded_at": receipt.recorded_at,
+                        });
+                        // The person's own channel, and each family waiting
+                        // on a look-up that matches them.
+                        let channels = std::iter::once(&person.token).chain(&person.watchers);
+                        for token in channels {
+                            live.publish_later(Channel::Person(token.clone()), "checkin", &event);
                         }
                     }
-                    let _ = answer.send(Ok(outcome));
                 }
+                let _ = answer.send(Ok(outcome));
             }
-            Err(e) => {
-                tracing::error!(error = %e, batch = requests.len(), "check-in batch not stored");
-                // A moment for a database that is restarting; the clients retry.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                for answer in answers {
-                    let _ = answer.send(Err(WriteFailed(e.to_string())));
-                }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, batch = requests.len(), "check-in batch not stored");
+            // A moment for a database that is restarting; the clients retry.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            for answer in answers {
+                let _ = answer.send(Err(WriteFailed(e.to_string())));
             }
         }
     }

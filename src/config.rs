@@ -72,6 +72,10 @@ pub struct ServeConfig {
     #[arg(long, env = "ANPI_CHECKIN_BATCH", default_value_t = 512)]
     pub checkin_batch: usize,
 
+    /// Check-in transactions at once on PostgreSQL (SQLite: always one).
+    #[arg(long, env = "ANPI_CHECKIN_WRITERS", default_value_t = 4)]
+    pub checkin_writers: usize,
+
     /// The domain in the ids of PFIF records made here
     /// (`<domain>/person.<id>`): this service's public host name.
     #[arg(long, env = "ANPI_PFIF_DOMAIN", default_value = "anpi.local")]
@@ -154,6 +158,7 @@ impl Default for ServeConfig {
             purge_after_days: 30,
             checkin_queue: 20_000,
             checkin_batch: 512,
+            checkin_writers: 4,
             pfif_domain: "anpi.local".into(),
             checkin_per_phone: 10,
             checkin_per_address: 600,

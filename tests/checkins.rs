@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     a_resident_checks_in_with_a_household,
     retries_under_one_key_are_stored_once,
+    retries_in_transactions_side_by_side_are_stored_once,
     bad_check_ins_say_which_field_and_why,
     a_family_watching_a_person_is_told_live,
     families_look_people_up_exactly_and_wait_for_the_missing,
@@ -157,6 +158,47 @@ async fn retries_under_one_key_are_stored_once(backend: Backend) {
     assert_eq!(tokens[0], receipts[0]["person_token"]);
     assert_eq!(tokens[1], receipts[0]["person_token"]);
     assert_eq!(stored(&app, &id).await, 4);
+    app.stop().await;
+}
+
+/// One check-in per transaction, eight transactions at once (on SQLite
+/// they queue): copies of one request, and one person under several keys,
+/// meet in concurrent transactions rather than in one batch.
+async fn retries_in_transactions_side_by_side_are_stored_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let config = anpi::config::ServeConfig {
+        checkin_batch: 1,
+        checkin_writers: 8,
+        checkin_per_phone: 100,
+        ..common::config(&db, true)
+    };
+    let app = TestApp::with_config(db, config).await;
+    let id = incident(&app).await;
+    let body = json!({"phone": "080-5555-6666", "name": "田中 三郎", "statuses": ["safe"]});
+    let answers = futures_util::future::join_all(
+        (0..8).map(|_| check_in(&app, &id, Some("same-key"), body.clone())),
+    )
+    .await;
+    let mut receipts = Vec::new();
+    for r in answers {
+        assert_eq!(r.status(), 201);
+        receipts.push(r.json::<Value>().await.unwrap());
+    }
+    assert!(receipts.iter().all(|r| *r == receipts[0]), "{receipts:?}");
+    assert_eq!(stored(&app, &id).await, 1);
+
+    let keys: Vec<String> = (0..8).map(|n| format!("key-{n}")).collect();
+    let answers = futures_util::future::join_all(
+        keys.iter()
+            .map(|key| check_in(&app, &id, Some(key), body.clone())),
+    )
+    .await;
+    for r in answers {
+        assert_eq!(r.status(), 201);
+        let receipt: Value = r.json().await.unwrap();
+        assert_eq!(receipt["person_token"], receipts[0]["person_token"]);
+    }
+    assert_eq!(stored(&app, &id).await, 9);
     app.stop().await;
 }
 

@@ -133,10 +133,16 @@ impl Store {
                 .context("migrating the SQLite database")?;
             Store::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            // Plan each execution for the tables as they are now: a plan
+            // cached while an incident's tables were empty (a hash join
+            // over a full scan) would stay in use as they fill in a surge.
+            let options = sqlx::postgres::PgConnectOptions::from_str(url)
+                .context("parsing the PostgreSQL URL")?
+                .options([("plan_cache_mode", "force_custom_plan")]);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                .connect_with(options)
                 .await
                 .context("connecting to PostgreSQL")?;
             sqlx::migrate!("migrations/postgres")
