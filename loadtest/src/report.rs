@@ -82,3 +82,35 @@ pub fn write_section(name: &str, section: &str) -> anyhow::Result<()> {
     std::fs::write(path, new)?;
     Ok(())
 }
+
+/// User + system CPU seconds a process has used so far (0 once it is gone).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name in parentheses; utime and stime are
+    // the 14th and 15th of the whole line.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds used so far by every running process named `comm` (e.g.
+/// all of PostgreSQL's processes).
+pub fn cpu_seconds_of(comm: &str) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .map(cpu_seconds)
+        .sum()
+}

@@ -58,6 +58,8 @@ struct Outcome {
     errors: u64,
     latency: Histogram<u64>,
     stored: i64,
+    /// CPU seconds in the sustained window: anpi, PostgreSQL, the generator.
+    cpu: [f64; 3],
 }
 
 pub async fn run(args: SurgeArgs) -> anyhow::Result<()> {
@@ -170,7 +172,7 @@ async fn one_run(
             .json()
             .await?;
         let incident = incident["id"].as_str().context("incident id")?.to_owned();
-        let outcome = load(args, &client, &base, &incident, batch, writers).await?;
+        let outcome = load(args, &client, &base, &incident, batch, writers, server.id()).await?;
         let mut db = sqlx::PgConnection::connect(url).await?;
         let stored: i64 = sqlx::query_scalar("select count(*) from checkin")
             .fetch_one(&mut db)
@@ -190,12 +192,28 @@ async fn load(
     incident: &str,
     batch: usize,
     writers: usize,
+    server: u32,
 ) -> anyhow::Result<Outcome> {
     let url = Arc::new(format!("{base}/v1/incidents/{incident}/checkins"));
     let started = Instant::now();
     let sustained_from = started + Duration::from_secs(args.ramp);
     let until = sustained_from + Duration::from_secs(args.seconds);
     let next_phone = Arc::new(AtomicU64::new(0));
+    // CPU of each party over the sustained window.
+    let cpu = tokio::spawn(async move {
+        let sample = || {
+            [
+                report::cpu_seconds(server),
+                report::cpu_seconds_of("postgres"),
+                report::cpu_seconds(std::process::id()),
+            ]
+        };
+        tokio::time::sleep_until(sustained_from.into()).await;
+        let before = sample();
+        tokio::time::sleep_until(until.into()).await;
+        let after = sample();
+        [0, 1, 2].map(|i| after[i] - before[i])
+    });
     let mut tasks = Vec::new();
     for c in 0..args.clients {
         let (client, url, next_phone) = (client.clone(), url.clone(), next_phone.clone());
@@ -246,6 +264,7 @@ async fn load(
         errors: 0,
         latency: Histogram::new_with_bounds(1, 60_000_000, 3)?,
         stored: 0,
+        cpu: [0.0; 3],
     };
     for task in tasks {
         let (a, s, u, e, h) = task.await?;
@@ -255,6 +274,7 @@ async fn load(
         outcome.errors += e;
         outcome.latency.add(&h)?;
     }
+    outcome.cpu = cpu.await?;
     Ok(outcome)
 }
 
@@ -282,7 +302,7 @@ fn markdown(args: &SurgeArgs, outcomes: &[Outcome], version: &str, sync: &str) -
     );
     let _ = writeln!(
         s,
-        "| write path | acknowledged check-ins/s | p50 | p99 | max | 503s | errors | in the database = acknowledged |\n|---|---:|---:|---:|---:|---:|---:|---|"
+        "| write path | acknowledged check-ins/s | p50 | p99 | max | 503s | errors | in the database = acknowledged | CPU ms per 1,000: anpi / PostgreSQL / generator |\n|---|---:|---:|---:|---:|---:|---:|---|---|"
     );
     for o in outcomes {
         let name = match (o.batch, o.writers) {
@@ -294,7 +314,7 @@ fn markdown(args: &SurgeArgs, outcomes: &[Outcome], version: &str, sync: &str) -
         };
         let _ = writeln!(
             s,
-            "| {name} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} ({} = {}) |",
+            "| {name} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {} ({} = {}) | {} |",
             o.sustained_acknowledged as f64 / args.seconds as f64,
             o.latency.value_at_quantile(0.5) as f64 / 1000.0,
             o.latency.value_at_quantile(0.99) as f64 / 1000.0,
@@ -308,6 +328,9 @@ fn markdown(args: &SurgeArgs, outcomes: &[Outcome], version: &str, sync: &str) -
             },
             o.stored,
             o.acknowledged,
+            o.cpu
+                .map(|c| format!("{:.0}", c * 1e6 / o.sustained_acknowledged.max(1) as f64))
+                .join(" / "),
         );
     }
     if let [batched, naive @ ..] = outcomes {
