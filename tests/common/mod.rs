@@ -50,10 +50,13 @@ pub enum Backend {
     Postgres,
 }
 
-/// A database made for one test; the directory (SQLite) lives as long as this.
+/// A database made for one test; the directory (SQLite) or the database
+/// (PostgreSQL) lives as long as this.
 pub struct TestDb {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the server's admin URL and the database's name, to drop it.
+    made: Option<(String, String)>,
 }
 
 impl TestDb {
@@ -65,6 +68,7 @@ impl TestDb {
                 TestDb {
                     url,
                     _dir: Some(dir),
+                    made: None,
                 }
             }
             Backend::Postgres => {
@@ -86,8 +90,39 @@ impl TestDb {
                 TestDb {
                     url: format!("{base}/{name}"),
                     _dir: None,
+                    made: Some((admin, name)),
                 }
             }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    /// Drops the test's PostgreSQL database, so runs against a long-lived
+    /// server leave nothing behind. On a thread of its own: `drop` cannot
+    /// wait on the test's runtime.
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.made.take() else {
+            return;
+        };
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let pool = sqlx::PgPool::connect(&admin).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "drop database if exists {name} with (force)"
+                )))
+                .execute(&pool)
+                .await?;
+                pool.close().await;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("test database not dropped: {e}");
         }
     }
 }
@@ -158,6 +193,7 @@ impl TestApp {
             TestDb {
                 url: String::new(),
                 _dir: None,
+                made: None,
             },
         )
     }
