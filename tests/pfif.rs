@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use common::ws::Ws;
 use common::{Backend, TestApp, expect_problem, problem_fields};
 use serde_json::{Value, json};
 
@@ -245,6 +246,26 @@ async fn a_person_finder_file_can_be_looked_up(backend: Backend) {
     let sample =
         std::fs::read_to_string(schema().with_file_name("person-finder-sample.xml")).unwrap();
     assert_valid_pfif(&sample);
+
+    // A daughter looked for her father before anyone had news of him here.
+    let (status, asked) = app
+        .get_json(&format!(
+            "/v1/incidents/{id}/people?name={}",
+            urlencode("能登一郎")
+        ))
+        .await;
+    assert_eq!(
+        (status, asked["people"].as_array().unwrap().len()),
+        (200, 0)
+    );
+    let mut daughter = Ws::connect(&app.base).await;
+    daughter
+        .subscribe(
+            json!({"channels": [format!("person:{}", asked["watch_token"].as_str().unwrap())]}),
+        )
+        .await;
+    daughter.expect("snapshot").await;
+
     let r = import(&app, &office, &id, &sample).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
@@ -261,6 +282,17 @@ async fn a_person_finder_file_can_be_looked_up(backend: Backend) {
     assert_eq!(notes[0]["recorded_at"], "2024-01-02T03:25:00Z");
     assert_eq!(notes[1]["pfif_status"], "information_sought");
     assert_eq!(look_up(&app, &id, "maria santos").await.len(), 1);
+
+    // She hears of both notes the import brought.
+    let mut heard = Vec::new();
+    for _ in 0..2 {
+        let event = daughter.expect("event").await;
+        assert_eq!(event["kind"], "checkin");
+        assert_eq!(event["data"]["name"], "能登 一郎");
+        heard.push(event["data"]["pfif_status"].as_str().unwrap().to_owned());
+    }
+    heard.sort();
+    assert_eq!(heard, ["believed_alive", "information_sought"]);
 
     // And out again with the ids it came with.
     let xml = export(&app, &office, &id).await;

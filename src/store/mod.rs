@@ -27,7 +27,7 @@ pub use checkins::{
 };
 pub use incidents::{Incident, NewIncident};
 pub use officials::Official;
-pub use pfif::{ImportCounts, StoredNote, StoredRecord};
+pub use pfif::{ImportCounts, ImportedNote, StoredNote, StoredRecord};
 pub use shelters::{AuditEvent, ImportOutcome, SnapshotOutcome};
 
 /// Runs `$body` with `$pool` bound to whichever pool the store holds.

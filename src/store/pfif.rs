@@ -52,6 +52,16 @@ pub struct ImportCounts {
     pub notes_known: u64,
 }
 
+/// A note an import added: who it is about and who waits for them.
+#[derive(Debug)]
+pub struct ImportedNote {
+    pub person_token: String,
+    pub name: String,
+    /// Tokens of the look-ups by this name waiting for news.
+    pub watchers: Vec<String>,
+    pub note: NoteRecord,
+}
+
 impl Store {
     /// The incident's people in the order they were first recorded,
     /// `limit` of them after the first `skip`, each with their notes.
@@ -119,12 +129,15 @@ impl Store {
         &self,
         incident_id: &str,
         document: &Document,
-    ) -> Result<ImportCounts, ApiError> {
+    ) -> Result<(ImportCounts, Vec<ImportedNote>), ApiError> {
         let now = super::now();
         let mut counts = ImportCounts::default();
+        let mut added_notes = Vec::new();
         on_backend!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let mut person_ids: HashMap<&str, String> = HashMap::new();
+            // By PFIF id: (person id, token, name, watchers).
+            let mut person_ids: HashMap<&str, (String, String, String, Vec<String>)> =
+                HashMap::new();
             for person in &document.persons {
                 let added = sqlx::query(
                     "insert into person (id, incident_id, phone_hash, phone_last4, name, name_key, token, created_at, pfif_record_id) \
@@ -157,16 +170,23 @@ impl Store {
             for note in &notes {
                 let pfif_id = note.person_record_id.as_str();
                 if !person_ids.contains_key(pfif_id) {
-                    let id: Option<String> = sqlx::query_scalar(
-                        "select id from person where incident_id = $1 and pfif_record_id = $2",
+                    let found: Option<(String, String, String, String)> = sqlx::query_as(
+                        "select id, token, name, name_key from person where incident_id = $1 and pfif_record_id = $2",
                     )
                     .bind(incident_id)
                     .bind(pfif_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    match id {
-                        Some(id) => {
-                            person_ids.insert(pfif_id, id);
+                    match found {
+                        Some((id, token, name, name_key)) => {
+                            let watchers: Vec<String> = sqlx::query_scalar(
+                                "select token from watch where incident_id = $1 and kind = 'name' and key = $2",
+                            )
+                            .bind(incident_id)
+                            .bind(&name_key)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                            person_ids.insert(pfif_id, (id, token, name, watchers));
                         }
                         None => {
                             unknown.push(FieldError::new(
@@ -188,7 +208,7 @@ impl Store {
                 )
                 .bind(uuid::Uuid::now_v7().to_string())
                 .bind(incident_id)
-                .bind(&person_ids[pfif_id])
+                .bind(&person_ids[pfif_id].0)
                 .bind(&note.text)
                 .bind(super::truncate(note.source_date))
                 .bind(&note.note_record_id)
@@ -199,6 +219,13 @@ impl Store {
                 .rows_affected();
                 if added == 1 {
                     counts.notes_added += 1;
+                    let (_, token, name, watchers) = &person_ids[pfif_id];
+                    added_notes.push(ImportedNote {
+                        person_token: token.clone(),
+                        name: name.clone(),
+                        watchers: watchers.clone(),
+                        note: (*note).clone(),
+                    });
                 } else {
                     counts.notes_known += 1;
                 }
@@ -208,7 +235,7 @@ impl Store {
                 return Err(ApiError::Validation(unknown));
             }
             tx.commit().await?;
-            Ok(counts)
+            Ok((counts, added_notes))
         })
     }
 }
