@@ -1,74 +1,25 @@
 // anpi resident UI: nearest shelter that is open, has room and suits the hazard;
 // the shelters listed stay current over a WebSocket (/v1/live).
-// Plain ES module, no dependencies. Text comes only from i18n/<lang>.json;
-// data from the API is put in the page with textContent / DOM nodes only.
+// Plain ES modules, no dependencies (common.js: DOM helpers and the language).
+
+import { $, i18n, tr, trNodes, el, renderStatic, startLang, api, problemOf } from './common.js';
 
 const HAZARDS = ['flood', 'landslide', 'storm_surge', 'earthquake', 'tsunami', 'fire', 'inland_flood', 'volcano'];
 const STATUSES = ['open', 'full', 'closed', 'unsafe'];
 const FIELDS = { near: 'err-near', hazard: 'err-hazard' };
 const NANAO = ['37.0432', '136.9674'];
-const LANG_KEY = 'anpi.lang';
 const TIMEOUT_MS = 20000;
 
-const $ = (id) => document.getElementById(id);
 const form = $('search'), latIn = $('lat'), lonIn = $('lon'), hazardIn = $('hazard'), onlyOpen = $('only-open');
 const results = $('results');
-const dicts = {};
-let lang = 'en', t = {};
 let seq = 0;
 // Everything the page shows is derived from this, so a language switch re-renders it.
 const state = { view: 'idle', query: null, data: null, problem: null, net: null, geo: null, last: null, live: null };
 
-const saved = (k, v) => { try { if (v === undefined) return localStorage.getItem(k); localStorage.setItem(k, v); } catch { return null; } };
-
-function tr(key, vars) {
-  const s = Object.hasOwn(t, key) ? t[key] : key;
-  return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : s;
-}
-
-// A translated template whose placeholders may be DOM nodes (e.g. a <time>).
-function trNodes(key, vars) {
-  return tr(key).split(/(\{\w+\})/).filter(Boolean).map((part) => {
-    const m = /^\{(\w+)\}$/.exec(part);
-    return m && m[1] in vars ? vars[m[1]] : part;
-  });
-}
-
-function el(tag, attrs, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v == null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else e.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const k of kids.flat()) if (k != null && k !== false) e.append(k); // strings become text nodes
-  return e;
-}
-
-async function loadDict(l) {
-  if (!dicts[l]) {
-    const r = await fetch(`i18n/${l}.json`);
-    if (!r.ok) throw new Error(`i18n ${l}: ${r.status}`);
-    dicts[l] = await r.json();
-  }
-  return dicts[l];
-}
-
-async function setLang(l, remember) {
-  t = await loadDict(l);
-  lang = l;
-  document.documentElement.lang = l;
-  if (remember) saved(LANG_KEY, l);
-  render();
-}
-
 // ---------- rendering ----------
 
 function render() {
-  document.title = tr('title');
-  for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = tr(e.dataset.i18n);
-  for (const e of document.querySelectorAll('[data-i18n-label]')) e.setAttribute('aria-label', tr(e.dataset.i18nLabel));
-  for (const b of document.querySelectorAll('button[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === lang));
+  renderStatic('title');
   const sel = hazardIn.value || state.query?.hazard || 'earthquake';
   hazardIn.replaceChildren(...HAZARDS.map((h) => el('option', { value: h }, tr('hz_' + h))));
   hazardIn.value = sel;
@@ -118,7 +69,7 @@ function problemView(p) {
     el('h2', {}, tr('err_title')),
     p.detail ? el('p', { 'data-testid': 'problem-detail' }, p.detail) : el('p', {}, tr('err_status', { status: p.status })),
     other.length ? el('ul', { 'data-testid': 'problem-fields' },
-      other.map((e) => el('li', {}, `${Object.hasOwn(t, 'f_' + e.field) ? tr('f_' + e.field) : e.field}: ${e.message}`))) : null,
+      other.map((e) => el('li', {}, `${Object.hasOwn(i18n.t, 'f_' + e.field) ? tr('f_' + e.field) : e.field}: ${e.message}`))) : null,
     p.status >= 500 || p.status === 429 ? el('button', { type: 'button', class: 'btn primary', 'data-action': 'retry' }, tr('retry')) : null);
 }
 
@@ -138,7 +89,7 @@ function listView(data, q) {
 
 function card(s) {
   const status = STATUSES.includes(s.status) ? s.status : 'closed';
-  const name = lang === 'en' && s.name_en
+  const name = i18n.lang === 'en' && s.name_en
     ? [el('span', { lang: 'en' }, s.name_en), ' ', el('span', { class: 'alt', lang: 'ja' }, s.name)]
     : [el('span', { lang: 'ja' }, s.name)];
   const cap = s.capacity || {};
@@ -153,33 +104,35 @@ function card(s) {
       typeof s.distance_m === 'number' ? el('span', { class: 'dist', 'data-testid': 'distance' }, tr('away', { d: dist(s.distance_m) })) : null),
     el('p', { class: 'meta' },
       el('span', { class: 'badge st-' + status, 'data-testid': 'status' }, tr('st_' + status)), ' ',
-      Object.hasOwn(t, 'k_' + s.kind) ? el('span', { class: 'kind' }, tr('k_' + s.kind)) : null),
+      Object.hasOwn(i18n.t, 'k_' + s.kind) ? el('span', { class: 'kind' }, tr('k_' + s.kind)) : null),
     el('p', { class: 'occ' }, showOcc ? `${tr('occ', { occ: num(s.occupancy ?? 0) })} / ${capText}` : capText),
-    s.needs?.length ? el('p', { class: 'needs' }, tr('needs', { list: s.needs.join(lang === 'ja' ? '、' : ', ') })) : null,
+    s.self_reported > 0 ? el('p', { 'data-testid': 'self-reported' }, tr('self', { n: num(s.self_reported) })) : null,
+    s.needs?.length ? el('p', { class: 'needs' }, tr('needs', { list: s.needs.join(i18n.lang === 'ja' ? '、' : ', ') })) : null,
     freshness(s),
     s.address ? el('p', { class: 'addr' }, tr('address', { a: s.address })) : null,
     el('p', { class: 'actions' },
       loc ? el('a', { class: 'btn secondary', href: `geo:${loc.lat},${loc.lon}` }, tr('directions')) : null,
-      s.phone ? el('a', { class: 'btn secondary', href: 'tel:' + s.phone.replace(/[^\d+]/g, '') }, tr('call', { phone: s.phone })) : null));
+      s.phone ? el('a', { class: 'btn secondary', href: 'tel:' + s.phone.replace(/[^\d+]/g, '') }, tr('call', { phone: s.phone })) : null,
+      status === 'open' || status === 'full' ? el('a', { class: 'btn secondary', href: `safety.html?shelter=${encodeURIComponent(s.id)}` }, tr('here')) : null));
 }
 
 function freshness(s) {
   const when = s.as_of || s.updated_at;
   const d = when ? new Date(when) : null;
   if (!d || isNaN(d)) return el('p', { class: 'fresh none', 'data-testid': 'freshness' }, tr('not_confirmed'));
-  const time = el('time', { datetime: d.toISOString(), title: d.toLocaleString(lang) }, ago(d));
+  const time = el('time', { datetime: d.toISOString(), title: d.toLocaleString(i18n.lang) }, ago(d));
   return el('p', { class: 'fresh', 'data-testid': 'freshness' },
     trNodes(s.updated_by ? 'confirmed' : 'confirmed_anon', { time, who: s.updated_by }));
 }
 
-const num = (n) => new Intl.NumberFormat(lang).format(n);
+const num = (n) => new Intl.NumberFormat(i18n.lang).format(n);
 const dist = (m) => (m < 1000 ? `${num(Math.round(m))} m`
-  : `${new Intl.NumberFormat(lang, { maximumFractionDigits: m < 10000 ? 1 : 0 }).format(m / 1000)} km`);
-const fmtClock = (d) => d.toLocaleTimeString(lang, { hour: '2-digit', minute: '2-digit' });
+  : `${new Intl.NumberFormat(i18n.lang, { maximumFractionDigits: m < 10000 ? 1 : 0 }).format(m / 1000)} km`);
+const fmtClock = (d) => d.toLocaleTimeString(i18n.lang, { hour: '2-digit', minute: '2-digit' });
 
 function ago(d) {
   const s = Math.min(0, (d.getTime() - Date.now()) / 1000); // a clock ahead of ours is "now"
-  const rtf = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
+  const rtf = new Intl.RelativeTimeFormat(i18n.lang, { numeric: 'auto' });
   for (const [unit, size] of [['year', 31536000], ['month', 2592000], ['day', 86400], ['hour', 3600], ['minute', 60]]) {
     if (Math.abs(s) >= size) return rtf.format(Math.trunc(s / size), unit);
   }
@@ -202,22 +155,13 @@ async function search(q = readForm()) {
   render();
   let url = `/v1/shelters?near=${encodeURIComponent(q.lat)},${encodeURIComponent(q.lon)}&limit=10&hazard=${encodeURIComponent(q.hazard)}`;
   if (q.onlyOpen) url += '&status=open&has_room=true';
-  const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), TIMEOUT_MS);
-  let res, body;
-  try {
-    res = await fetch(url, { signal: ctl.signal, headers: { accept: 'application/json' } });
-    body = await res.json().catch(() => null);
-  } catch (e) {
-    if (my !== seq) return;
-    state.view = 'net';
-    state.net = { key: e.name === 'AbortError' ? 'timeout' : navigator.onLine === false ? 'offline' : 'net_error' };
-    return render();
-  } finally {
-    clearTimeout(timer);
-  }
+  const res = await api(url, {}, TIMEOUT_MS);
   if (my !== seq) return;
-  if (res.ok && body && Array.isArray(body.shelters)) {
+  const body = res.body;
+  if (res.net) {
+    state.view = 'net';
+    state.net = { key: res.net };
+  } else if (res.ok && body && Array.isArray(body.shelters)) {
     state.view = 'results';
     state.data = body;
     state.last = { data: body, query: q, at: new Date() };
@@ -229,7 +173,7 @@ async function search(q = readForm()) {
     watch(q, body);
   } else if (body && typeof body === 'object' && !res.ok) {
     state.view = 'problem';
-    state.problem = { status: res.status, detail: body.detail || body.title || '', errors: Array.isArray(body.errors) ? body.errors : [] };
+    state.problem = problemOf(res);
   } else {
     // A proxy's HTML error page, a cut-off body: treat as a network problem, retryable.
     state.view = 'net';
@@ -328,37 +272,10 @@ $('locate').addEventListener('click', locate);
 results.addEventListener('click', (e) => {
   if (e.target.closest('[data-action="retry"]')) search(state.query || readForm());
 });
-for (const b of document.querySelectorAll('button[data-lang]')) {
-  b.addEventListener('click', async () => {
-    const msg = $('lang-msg');
-    try {
-      await setLang(b.dataset.lang, true);
-      msg.hidden = true;
-    } catch {
-      msg.textContent = tr('lang_failed');
-      msg.hidden = false;
-    }
-  });
-}
-
 const params = new URLSearchParams(location.search);
 const pLat = params.get('lat'), pLon = params.get('lon'), pHaz = params.get('hazard');
 latIn.value = pLat ?? NANAO[0];
 lonIn.value = pLon ?? NANAO[1];
 if (HAZARDS.includes(pHaz)) state.query = { hazard: pHaz };
 
-(async function start() {
-  const stored = saved(LANG_KEY);
-  const first = stored === 'ja' || stored === 'en' ? stored
-    : (navigator.language || '').toLowerCase().startsWith('ja') ? 'ja' : 'en';
-  // On a bad network keep trying: the chosen language, then the other one.
-  for (let i = 0; ; i++) {
-    try {
-      await setLang(i % 2 ? (first === 'ja' ? 'en' : 'ja') : first, false);
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** (i >> 1), 10000)));
-    }
-  }
-  if (pLat && pLon) search();
-})();
+startLang(render).then(() => { if (pLat && pLon) search(); });

@@ -9,18 +9,28 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ui = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../ui');
-// What a resident's phone downloads for the shelter finder.
-const files = ['index.html', 'app.js', 'style.css', 'i18n/ja.json', 'i18n/en.json'];
+// What a resident's phone downloads for each page, besides one language's text.
+const pages = {
+  'shelter finder': ['index.html', 'app.js', 'common.js', 'style.css'],
+  'safety page': ['safety.html', 'safety.js', 'common.js', 'style.css'],
+};
+const dictionaries = ['i18n/ja.json', 'i18n/en.json'];
+const files = [...new Set([...Object.values(pages).flat(), ...dictionaries])];
+const size = (f) => fs.statSync(path.join(ui, f)).size;
 const read = (f) => fs.readFileSync(path.join(ui, f), 'utf8');
 const CREDIT = 'Shelter data: compiled by raokiey (R06-Noto-Peninsula-EQ-open-shelter-Nanao) from '
   + '七尾市「避難所一覧/開設中の避難所状況」, 七尾市「指定福祉避難所」, 石川県「石川県指定緊急避難所一覧」 and '
   + '七尾市「七尾市指定緊急避難所施設一覧」, CC BY 4.0.';
 
 describe('ui/ files', () => {
-  it('of the shelter finder are under 30 KB together, uncompressed', () => {
-    const total = files.reduce((n, f) => n + fs.statSync(path.join(ui, f)).size, 0);
-    assert.ok(total <= 30 * 1024, `${files.join(' + ')} = ${total} bytes`);
-  });
+  // 32 KB is well under a second on a congested 3G link; both pages share
+  // common.js and the one dictionary per language.
+  for (const [page, parts] of Object.entries(pages)) {
+    it(`of the ${page} are under 32 KB with the larger dictionary, uncompressed`, () => {
+      const total = parts.reduce((n, f) => n + size(f), 0) + Math.max(...dictionaries.map(size));
+      assert.ok(total <= 32 * 1024, `${parts.join(' + ')} + a dictionary = ${total} bytes`);
+    });
+  }
 
   it('load nothing from another host (no CDN, tiles or web fonts)', () => {
     for (const f of files.filter((f) => /\.(html|js|css)$/.test(f))) {
@@ -29,7 +39,9 @@ describe('ui/ files', () => {
   });
 
   it('never put text into the page as HTML', () => {
-    assert.doesNotMatch(read('app.js'), /innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
+    for (const f of files.filter((f) => f.endsWith('.js'))) {
+      assert.doesNotMatch(read(f), /innerHTML|outerHTML|insertAdjacentHTML|document\.write/, f);
+    }
   });
 
   it('have the same keys in Japanese and English, with the data credit in both', () => {

@@ -1,0 +1,151 @@
+// The harness of the UI tests: the real anpi binary and real headless Chromium.
+//
+// ANPI_BIN (required): the anpi binary, started as `anpi serve --listen 127.0.0.1:0`
+// in a fresh temporary directory, so it makes a new SQLite file and loads the
+// sample Nanao shelters (all closed). CHROMIUM: the browser (default /usr/bin/chromium).
+// Nothing is skipped: a missing binary or browser fails every test with the reason.
+
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const START_TIMEOUT_MS = 60_000;
+
+/** Finds the value of `key` anywhere in a parsed JSON value. */
+function findKey(value, key) {
+  if (value && typeof value === 'object') {
+    if (Object.hasOwn(value, key) && typeof value[key] === 'string') return value[key];
+    for (const v of Object.values(value)) {
+      const found = findKey(v, key);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** Starts `$ANPI_BIN serve` on a free port; resolves once it logs where it listens. */
+export function startServer() {
+  const bin = process.env.ANPI_BIN;
+  if (!bin) {
+    throw new Error('ANPI_BIN is not set. Build the server (cargo build) and run: '
+      + 'ANPI_BIN=$PWD/../../target/debug/anpi node --test');
+  }
+  if (!fs.existsSync(bin)) throw new Error(`ANPI_BIN=${bin}: no such file. Build the server first (cargo build).`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anpi-ui-'));
+  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0'], {
+    cwd: dir,
+    env: { ...process.env, RUST_LOG: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const server = { child, dir, base: null, output: [] };
+  const keep = (line) => {
+    server.output.push(line);
+    if (server.output.length > 40) server.output.shift();
+  };
+  readline.createInterface({ input: child.stderr }).on('line', keep);
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (why) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${why}\n--- last lines from ${bin} ---\n${server.output.join('\n')}`));
+    };
+    const timer = setTimeout(
+      () => fail(`anpi did not log a "listening" line with its addr within ${START_TIMEOUT_MS / 1000} s`),
+      START_TIMEOUT_MS);
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      keep(line);
+      if (settled) return;
+      let entry;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        return;
+      }
+      // tracing's JSON puts fields under "fields"; look anywhere, for the shape may change.
+      const addr = findKey(entry, 'addr');
+      if (findKey(entry, 'message') !== 'listening' || !addr || !/:\d+$/.test(addr)) return;
+      settled = true;
+      clearTimeout(timer);
+      server.base = `http://${addr.replace(/^0\.0\.0\.0:/, '127.0.0.1:')}`;
+      resolve(server);
+    });
+    child.on('error', (e) => fail(`could not start ${bin}: ${e.message}`));
+    child.on('exit', (code, signal) => fail(`anpi exited (code ${code}, signal ${signal}) before it was listening`));
+  });
+}
+
+export async function stopServer(server) {
+  if (!server) return;
+  const { child } = server;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  fs.rmSync(server.dir, { recursive: true, force: true });
+}
+
+export async function launchBrowser() {
+  const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+  if (!fs.existsSync(executablePath)) {
+    throw new Error(`Chromium not found at ${executablePath}. Install it (apt-get install -y chromium `
+      + 'fonts-ipafont-gothic) or set CHROMIUM to its path.');
+  }
+  return chromium.launch({
+    executablePath,
+    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+}
+
+/** An office token for Nanao, made with the CLI on the server's database. */
+export function officeToken(server) {
+  const made = spawnSync(process.env.ANPI_BIN,
+    ['token', 'create', '--municipality', '172022', '--name', 'UI test office'],
+    { cwd: server.dir, encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`anpi token create: ${made.stderr}`);
+  return made.stdout.trim();
+}
+
+/**
+ * A shared server and browser for a describe block, started by the first test:
+ * if either cannot start, every test fails with the reason (rather than being
+ * cancelled). `openPage` gives a fresh phone-sized profile; JS errors on the
+ * page are collected in `page.errors`.
+ */
+export function harness() {
+  const h = { server: null, browser: null, setup: null, contexts: [] };
+  h.ready = () => {
+    h.setup ??= Promise.allSettled([startServer(), launchBrowser()]).then(([s, b]) => {
+      h.server = s.value;
+      h.browser = b.value;
+      if (s.status === 'rejected') throw s.reason;
+      if (b.status === 'rejected') throw b.reason;
+    });
+    return h.setup;
+  };
+  h.close = async () => {
+    for (const c of h.contexts) await c.close().catch(() => {});
+    await h.browser?.close();
+    await stopServer(h.server);
+  };
+  h.openPage = async (locale, options = {}) => {
+    await h.ready();
+    const context = await h.browser.newContext({ locale, viewport: { width: 390, height: 844 }, ...options });
+    h.contexts.push(context);
+    context.setDefaultTimeout(15_000);
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(e.message));
+    return page;
+  };
+  return h;
+}

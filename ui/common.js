@@ -1,0 +1,105 @@
+// What every anpi page shares: DOM helpers, and the language (text comes only
+// from i18n/<lang>.json; data goes into the page as text nodes, never HTML).
+
+export const $ = (id) => document.getElementById(id);
+export const i18n = { lang: 'en', t: {} };
+const dicts = {};
+const LANG_KEY = 'anpi.lang';
+
+export const saved = (k, v) => { try { if (v === undefined) return localStorage.getItem(k); localStorage.setItem(k, v); } catch { return null; } };
+
+export function tr(key, vars) {
+  const s = Object.hasOwn(i18n.t, key) ? i18n.t[key] : key;
+  return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : s;
+}
+
+// A translated template whose placeholders may be DOM nodes (e.g. a <time>).
+export function trNodes(key, vars) {
+  return tr(key).split(/(\{\w+\})/).filter(Boolean).map((part) => {
+    const m = /^\{(\w+)\}$/.exec(part);
+    return m && m[1] in vars ? vars[m[1]] : part;
+  });
+}
+
+export function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const k of kids.flat()) if (k != null && k !== false) e.append(k); // strings become text nodes
+  return e;
+}
+
+async function loadDict(l) {
+  if (!dicts[l]) {
+    const r = await fetch(`i18n/${l}.json`);
+    if (!r.ok) throw new Error(`i18n ${l}: ${r.status}`);
+    dicts[l] = await r.json();
+  }
+  return dicts[l];
+}
+
+// Switches the page to language `l`; `render` redraws what depends on it.
+async function setLang(l, remember, render) {
+  i18n.t = await loadDict(l);
+  i18n.lang = l;
+  document.documentElement.lang = l;
+  if (remember) saved(LANG_KEY, l);
+  render();
+}
+
+// The static text of the page (data-i18n, data-i18n-label) and the language buttons.
+export function renderStatic(titleKey) {
+  document.title = tr(titleKey);
+  for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = tr(e.dataset.i18n);
+  for (const e of document.querySelectorAll('[data-i18n-label]')) e.setAttribute('aria-label', tr(e.dataset.i18nLabel));
+  for (const b of document.querySelectorAll('button[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === i18n.lang));
+}
+
+// Wires the language buttons, then loads the saved (or the browser's)
+// language, on a bad network trying again, that one and then the other.
+export async function startLang(render) {
+  for (const b of document.querySelectorAll('button[data-lang]')) {
+    b.addEventListener('click', async () => {
+      const msg = $('lang-msg');
+      try {
+        await setLang(b.dataset.lang, true, render);
+        msg.hidden = true;
+      } catch {
+        msg.textContent = tr('lang_failed');
+        msg.hidden = false;
+      }
+    });
+  }
+  const stored = saved(LANG_KEY);
+  const first = stored === 'ja' || stored === 'en' ? stored
+    : (navigator.language || '').toLowerCase().startsWith('ja') ? 'ja' : 'en';
+  for (let i = 0; ; i++) {
+    try {
+      await setLang(i % 2 ? (first === 'ja' ? 'en' : 'ja') : first, false, render);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** (i >> 1), 10000)));
+    }
+  }
+}
+
+// A request with a time limit: { ok, status, body } for an answer (body null
+// if not JSON), { net: 'timeout' | 'offline' | 'net_error' } when none came.
+export async function api(url, init = {}, timeoutMs = 20000) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeoutMs);
+  try {
+    const res = await fetch(url, { ...init, signal: ctl.signal, headers: { accept: 'application/json', ...init.headers } });
+    return { ok: res.ok, status: res.status, body: await res.json().catch(() => null) };
+  } catch (e) {
+    return { net: e.name === 'AbortError' ? 'timeout' : navigator.onLine === false ? 'offline' : 'net_error' };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// A problem+json answer as the pages show it.
+export const problemOf = (r) => ({ status: r.status, detail: r.body.detail || r.body.title || '', errors: Array.isArray(r.body.errors) ? r.body.errors : [] });
