@@ -560,10 +560,11 @@ async fn commit_bulk(
         }
     }
     let [id, incident, phone, last4, name, name_key, token] = &made;
-    sqlx::query(
+    let made_now: Vec<(String, String, String, String, String)> = sqlx::query_as(
         "insert into person (id, incident_id, phone_hash, phone_last4, name, name_key, token, created_at) \
          select n.*, $8 from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) as n \
-         on conflict (incident_id, phone_hash, name_key) do nothing",
+         on conflict (incident_id, phone_hash, name_key) do nothing \
+         returning incident_id, phone_hash, name_key, id, token",
     )
     .bind(id)
     .bind(incident)
@@ -573,22 +574,38 @@ async fn commit_bulk(
     .bind(name_key)
     .bind(token)
     .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    let found: Vec<(String, String, String, String, String)> = sqlx::query_as(
-        "select p.incident_id, p.phone_hash, p.name_key, p.id, p.token from person p \
-         join unnest($1::text[], $2::text[], $3::text[]) as k(incident_id, phone_hash, name_key) \
-         using (incident_id, phone_hash, name_key)",
-    )
-    .bind(incident)
-    .bind(phone)
-    .bind(name_key)
     .fetch_all(&mut *tx)
     .await?;
-    let people: HashMap<Identity, (String, String)> = found
+    let mut people: HashMap<Identity, (String, String)> = made_now
         .into_iter()
         .map(|(incident, phone, name, id, token)| ((incident, phone, name), (id, token)))
         .collect();
+    // Those known before (or just made by a concurrent batch): read back.
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for key @ (incident, phone, name) in &wanted {
+        if !people.contains_key(key) {
+            a.push(incident.as_str());
+            b.push(phone.as_str());
+            c.push(name.as_str());
+        }
+    }
+    if !a.is_empty() {
+        let found: Vec<(String, String, String, String, String)> = sqlx::query_as(
+            "select p.incident_id, p.phone_hash, p.name_key, p.id, p.token from person p \
+             join unnest($1::text[], $2::text[], $3::text[]) as k(incident_id, phone_hash, name_key) \
+             using (incident_id, phone_hash, name_key)",
+        )
+        .bind(&a)
+        .bind(&b)
+        .bind(&c)
+        .fetch_all(&mut *tx)
+        .await?;
+        people.extend(
+            found
+                .into_iter()
+                .map(|(incident, phone, name, id, token)| ((incident, phone, name), (id, token))),
+        );
+    }
 
     // Their receipts, then the keys claimed with them. A key used before
     // (committed by now: the insert waited for it) is answered from there.
