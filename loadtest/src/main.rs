@@ -7,7 +7,10 @@
 //!   WebSocket subscribers: memory per connection, latency, frames per write.
 //! - `surge`: check-ins flooding in, the batch writer beside one transaction
 //!   per check-in, on PostgreSQL.
+//! - `ceiling`: one frame per write syscall to N loopback sockets, the most
+//!   deliveries per second this machine can make.
 
+mod ceiling;
 mod fanout;
 mod geo;
 mod report;
@@ -35,6 +38,10 @@ enum Scenario {
     Fanout(fanout::FanoutArgs),
     /// Check-ins flooding in: the batch writer vs one transaction each, on PostgreSQL.
     Surge(surge::SurgeArgs),
+    /// One frame per write syscall to N loopback sockets: the machine's ceiling.
+    Ceiling(ceiling::CeilingArgs),
+    /// The reading end of `ceiling` (started by it).
+    Drain(ceiling::DrainArgs),
     /// A pool of WebSocket subscribers, steered by `fanout` over stdin/stdout.
     Subscribers(subscribers::SubscribersArgs),
 }
@@ -46,5 +53,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Fanout(args) => fanout::run(args).await,
         Scenario::Subscribers(args) => subscribers::run(args).await,
         Scenario::Surge(args) => surge::run(args).await,
+        Scenario::Ceiling(args) => ceiling::run(args).await,
+        Scenario::Drain(args) => ceiling::drain(args).await,
     }
 }
