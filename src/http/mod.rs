@@ -1,6 +1,7 @@
 //! The HTTP surface: one router per resource merged here, request metrics,
 //! health checks, the OpenAPI document and the embedded web UI.
 
+mod announcements;
 mod checkins;
 mod extract;
 mod health;
@@ -33,7 +34,8 @@ use crate::app::AppState;
     ),
     modifiers(&OfficialToken),
     tags((name = "shelters", description = "The shelter registry and live state"),
-         (name = "incidents", description = "Incidents an office activates for its municipalities"),
+         (name = "incidents", description = "Incidents an office activates for its municipalities, check-ins, look-ups, PFIF"),
+         (name = "announcements", description = "What an office tells everyone in its municipality"),
          (name = "live", description = "Live updates over WebSocket (docs/live-protocol.md)"),
          (name = "operations", description = "Health and metrics"))
 )]
@@ -62,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(incidents::router())
         .merge(checkins::router())
         .merge(pfif::router())
+        .merge(announcements::router())
         .merge(live::router())
         .merge(health::router())
         .split_for_parts();

@@ -6,6 +6,7 @@
 //! each pool type so a query is written once. Migrations live in
 //! `migrations/sqlite` and `migrations/postgres` and run at start.
 
+mod announcements;
 mod checkins;
 mod incidents;
 mod officials;
@@ -21,6 +22,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use announcements::{Announcement, Severity};
 pub use checkins::{
     CheckinRequest, CheckinView, Committed, HouseholdReceipt, LatestCheckin, LookUp, PersonReport,
     PersonView, Receipt, StoredPerson,
