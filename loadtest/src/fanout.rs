@@ -79,7 +79,7 @@ pub struct FanoutArgs {
 }
 
 /// One subscriber pool process.
-struct Pool {
+pub(crate) struct Pool {
     child: Child,
     stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
@@ -87,9 +87,24 @@ struct Pool {
 
 impl Pool {
     async fn start(server: &str, count: usize, source: &str) -> anyhow::Result<Pool> {
+        Pool::spawn(&[
+            "--server",
+            server,
+            "--channel",
+            AREA,
+            "--count",
+            &count.to_string(),
+            "--source",
+            source,
+        ])
+        .await
+    }
+
+    /// `anpi-loadtest subscribers` with these arguments.
+    pub(crate) async fn spawn(args: &[&str]) -> anyhow::Result<Pool> {
         let mut child = Command::new(std::env::current_exe()?)
-            .args(["subscribers", "--server", server, "--channel", AREA])
-            .args(["--count", &count.to_string(), "--source", source])
+            .arg("subscribers")
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -103,7 +118,7 @@ impl Pool {
         })
     }
 
-    async fn line(&mut self) -> anyhow::Result<serde_json::Value> {
+    pub(crate) async fn line(&mut self) -> anyhow::Result<serde_json::Value> {
         let line = self
             .stdout
             .next_line()
@@ -112,14 +127,14 @@ impl Pool {
         Ok(serde_json::from_str(&line)?)
     }
 
-    async fn ask(&mut self, command: &str) -> anyhow::Result<serde_json::Value> {
+    pub(crate) async fn ask(&mut self, command: &str) -> anyhow::Result<serde_json::Value> {
         self.stdin
             .write_all(format!("{command}\n").as_bytes())
             .await?;
         self.line().await
     }
 
-    async fn report(&mut self) -> anyhow::Result<Report> {
+    pub(crate) async fn report(&mut self) -> anyhow::Result<Report> {
         Ok(serde_json::from_value(self.ask("report").await?)?)
     }
 }
@@ -136,7 +151,7 @@ impl Server {
     }
 
     fn rss_kib(&self) -> u64 {
-        proc_status_kib(self.pid(), "VmRSS:")
+        report::rss_kib(self.pid())
     }
 
     /// User + system CPU seconds so far.
@@ -150,16 +165,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn proc_status_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// An office posting occupancy updates through `PATCH /v1/shelters/{id}`.

@@ -13,6 +13,7 @@
 mod ceiling;
 mod fanout;
 mod geo;
+mod peers;
 mod report;
 mod subscribers;
 mod surge;
@@ -38,6 +39,8 @@ enum Scenario {
     Fanout(fanout::FanoutArgs),
     /// Check-ins flooding in: the batch writer vs one transaction each, on PostgreSQL.
     Surge(surge::SurgeArgs),
+    /// anpi's fan-out beside nchan and Socket.IO, two instances each on one Redis.
+    Peers(peers::PeersArgs),
     /// One frame per write syscall to N loopback sockets: the machine's ceiling.
     Ceiling(ceiling::CeilingArgs),
     /// The reading end of `ceiling` (started by it).
@@ -54,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Subscribers(args) => subscribers::run(args).await,
         Scenario::Surge(args) => surge::run(args).await,
         Scenario::Ceiling(args) => ceiling::run(args).await,
+        Scenario::Peers(args) => peers::run(args).await,
         Scenario::Drain(args) => ceiling::drain(args).await,
     }
 }

@@ -99,11 +99,10 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// CPU seconds used so far by every running process named `comm` (e.g.
-/// all of PostgreSQL's processes).
-pub fn cpu_seconds_of(comm: &str) -> f64 {
+/// The running processes named `comm` (e.g. all of PostgreSQL's).
+pub fn pids_of(comm: &str) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
+        return Vec::new();
     };
     entries
         .flatten()
@@ -111,6 +110,21 @@ pub fn cpu_seconds_of(comm: &str) -> f64 {
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
         })
-        .map(cpu_seconds)
-        .sum()
+        .collect()
+}
+
+/// CPU seconds used so far by every running process named `comm`.
+pub fn cpu_seconds_of(comm: &str) -> f64 {
+    pids_of(comm).into_iter().map(cpu_seconds).sum()
+}
+
+/// A process's resident memory, KiB (0 once it is gone).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }

@@ -12,6 +12,10 @@
 //!
 //! Latency is publish → receive: the `ts` the broker stamped into the event
 //! (wall clock, µs) against this process's wall clock on the same machine.
+//!
+//! With `--protocol nchan`, `socketio` or `anpi-stamped` the pool speaks to a
+//! peer of the surge benchmark instead, and takes sequence number and publish
+//! time from the payload, which the publisher writes as `s=<seq> t=<µs> …`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -45,6 +49,21 @@ pub struct SubscribersArgs {
     /// Connections being opened at once.
     #[arg(long, default_value_t = 128)]
     concurrency: usize,
+    /// How to subscribe and read: anpi's protocol, or a peer's.
+    #[arg(long, value_enum, default_value = "anpi")]
+    protocol: Protocol,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// anpi's `/v1/live`; seq and time from the broker.
+    Anpi,
+    /// anpi's `/v1/live`; seq and time from the payload.
+    AnpiStamped,
+    /// nchan: a WebSocket at `/sub/<channel>`, each message a payload.
+    Nchan,
+    /// Socket.IO 4 (engine.io over WebSocket): join with `sub`, payloads as `m` events.
+    Socketio,
 }
 
 /// What a pool received between two reports.
@@ -107,7 +126,11 @@ fn number_after(text: &str, key: &str) -> Option<u64> {
 
 pub async fn run(args: SubscribersArgs) -> anyhow::Result<()> {
     let tally = Arc::new(Mutex::new(Tally::new()));
-    let url = format!("ws://{}/v1/live", args.server);
+    let url = match args.protocol {
+        Protocol::Anpi | Protocol::AnpiStamped => format!("ws://{}/v1/live", args.server),
+        Protocol::Nchan => format!("ws://{}/sub/{}", args.server, args.channel),
+        Protocol::Socketio => format!("ws://{}/socket.io/?EIO=4&transport=websocket", args.server),
+    };
     let subscribe = serde_json::json!({"op": "subscribe", "channels": [args.channel]}).to_string();
 
     // Open every connection, a bounded number at a time.
@@ -186,33 +209,73 @@ async fn open(
         .write_buffer_size(0);
     let (mut ws, _) =
         tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
-    ws.send(Message::text(subscribe)).await?;
-    let mut last_seq = None;
-    while last_seq.is_none() {
-        if let Message::Text(t) = ws.next().await.context("closed before the snapshot")?? {
-            if t.starts_with(r#"{"op":"snapshot""#) {
-                last_seq = number_after(&t, r#""seq":"#);
-            } else if t.contains(r#""op":"error""#) {
-                anyhow::bail!("{t}");
+    let protocol = args.protocol;
+    let last_seq = match protocol {
+        Protocol::Anpi | Protocol::AnpiStamped => {
+            ws.send(Message::text(subscribe)).await?;
+            let mut last_seq = None;
+            while last_seq.is_none() {
+                if let Message::Text(t) =
+                    ws.next().await.context("closed before the snapshot")??
+                {
+                    if t.starts_with(r#"{"op":"snapshot""#) {
+                        last_seq = number_after(&t, r#""seq":"#);
+                    } else if t.contains(r#""op":"error""#) {
+                        anyhow::bail!("{t}");
+                    }
+                }
+            }
+            // Payload stamps start afresh.
+            last_seq.filter(|_| protocol == Protocol::Anpi)
+        }
+        // Subscribed once the upgrade is done.
+        Protocol::Nchan => None,
+        // engine.io open, Socket.IO connect, then join with an acknowledgement.
+        Protocol::Socketio => {
+            let join = format!(r#"420["sub",{}]"#, serde_json::to_string(&args.channel)?);
+            loop {
+                let Message::Text(t) = ws.next().await.context("closed while joining")?? else {
+                    continue;
+                };
+                if t.starts_with('0') {
+                    ws.send(Message::text("40")).await?;
+                } else if t.starts_with("40") {
+                    ws.send(Message::text(join.clone())).await?;
+                } else if t.starts_with("430") {
+                    break None;
+                } else if t.as_str() == "2" {
+                    ws.send(Message::text("3")).await?;
+                }
             }
         }
-    }
-    Ok(tokio::spawn(read(ws, last_seq, tally)))
+    };
+    Ok(tokio::spawn(read(ws, protocol, last_seq, tally)))
 }
 
-async fn read<S>(mut ws: S, mut last_seq: Option<u64>, tally: Arc<Mutex<Tally>>)
+async fn read<S>(mut ws: S, protocol: Protocol, mut last_seq: Option<u64>, tally: Arc<Mutex<Tally>>)
 where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+        + futures_util::Sink<Message>
+        + Unpin,
 {
     let code = loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => {
                 let received = now_us();
-                if t.starts_with(r#"{"op":"event""#) {
-                    let seq = number_after(&t, r#""seq":"#);
-                    let latency = number_after(&t, r#""ts":"#)
-                        .map(|ts| received.saturating_sub(ts))
-                        .unwrap_or(0);
+                let delivery = match protocol {
+                    Protocol::Anpi if t.starts_with(r#"{"op":"event""#) => {
+                        Some((number_after(&t, r#""seq":"#), number_after(&t, r#""ts":"#)))
+                    }
+                    Protocol::Anpi => None,
+                    Protocol::AnpiStamped if !t.starts_with(r#"{"op":"event""#) => None,
+                    Protocol::Socketio if t.as_str() == "2" => {
+                        let _ = ws.send(Message::text("3")).await;
+                        None
+                    }
+                    _ => number_after(&t, "s=").map(|seq| (Some(seq), number_after(&t, "t="))),
+                };
+                if let Some((seq, ts)) = delivery {
+                    let latency = ts.map(|ts| received.saturating_sub(ts)).unwrap_or(0);
                     let mut tally = tally.lock().expect("tally");
                     tally.deliveries += 1;
                     if let (Some(seq), Some(last)) = (seq, last_seq)
@@ -227,7 +290,7 @@ where
                         entry.0 += 1;
                         entry.1 = entry.1.max(latency);
                     }
-                } else if t.starts_with(r#"{"op":"snapshot""#) {
+                } else if protocol == Protocol::Anpi && t.starts_with(r#"{"op":"snapshot""#) {
                     last_seq = number_after(&t, r#""seq":"#);
                 } else if t.contains(r#""op":"resync""#) {
                     tally.lock().expect("tally").resyncs += 1;

@@ -35,5 +35,8 @@ const io = new Server(http, {
   httpCompression: false,
   serveClient: false,
 });
-io.on('connection', (socket) => socket.on('sub', (room) => socket.join(String(room))));
+io.on('connection', (socket) => socket.on('sub', (room, ack) => {
+  socket.join(String(room));
+  if (typeof ack === 'function') ack(); // the client waits for this before counting itself subscribed
+}));
 http.listen(port, '127.0.0.1', () => console.log(`listening 127.0.0.1:${port}`));
