@@ -5,7 +5,11 @@
 //! posts to the first instance; half the subscribers sit on the second, so
 //! half of every delivery crosses Redis. Payloads carry `s=<seq> t=<µs>`.
 //!
-//! Peers come from `loadtest/peers/install`.
+//! A scenario is a schedule of phases run against each peer in turn, every
+//! repetition on freshly started instances: a warm-up (published and
+//! delivered, not counted), then the measured time, then up to 15 s for
+//! what is still on its way. Tables give the median and the range over the
+//! repetitions. Peers come from `loadtest/peers/install`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,6 +27,8 @@ use crate::subscribers::latency_histogram;
 
 /// Connections per subscriber process (a process may hold 20,000 files).
 const PER_POOL: usize = 9_500;
+/// A phase whose p99 exceeds this is a peer past saturation.
+const SATURATED_P99_US: u64 = 1_000_000;
 /// How long after the last publish deliveries may still arrive.
 const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 const SECRET: &str = "62656e63682d6f6e6c792d6e6f742d666f722d70726f64756374696f6e2d2d2d";
@@ -49,8 +55,85 @@ impl PeerKind {
     }
 }
 
+/// The scenarios of the surge benchmark (S1–S5; S6 is `surge --residents`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// S1: 19,000 idle connections per instance, held with pings.
+    Hold,
+    /// S2: 10,000 subscribers, steady publish rates stepped up until a peer
+    /// saturates.
+    Steady,
+    /// S3: 1,000 subscribers, bursts of 10 messages every 10 ms.
+    Burst,
+    /// S4: 10,000 subscribers, one publish a second; latency to the last.
+    Broadcast,
+    /// S5: a steady rate, then the same with 5% of the clients not reading.
+    Slow,
+}
+
+impl Scenario {
+    fn title(self) -> &'static str {
+        match self {
+            Scenario::Hold => "S1 hold: idle connections with pings",
+            Scenario::Steady => "S2 steady fan-out, stepped rates",
+            Scenario::Burst => "S3 hot burst: 10 messages every 10 ms",
+            Scenario::Broadcast => "S4 big broadcast: one publish a second",
+            Scenario::Slow => "S5 slow consumers: 5% stop reading",
+        }
+    }
+
+    fn default_subscribers(self) -> usize {
+        match self {
+            Scenario::Hold => 38_000,
+            Scenario::Burst => 1_000,
+            _ => 10_000,
+        }
+    }
+
+    fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// What the publisher does during one phase.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    /// Publishing moments per second.
+    ticks_per_second: f64,
+    /// Messages published back to back at each moment.
+    per_tick: usize,
+    /// Percent of the connections that stop reading before this phase.
+    stalled_percent: f64,
+}
+
+impl Step {
+    fn messages_per_second(&self) -> f64 {
+        self.ticks_per_second * self.per_tick as f64
+    }
+
+    fn label(&self) -> String {
+        let mut label = if self.per_tick > 1 {
+            format!(
+                "{} every {:.0} ms",
+                self.per_tick,
+                1000.0 / self.ticks_per_second
+            )
+        } else {
+            format!("{}/s", self.ticks_per_second)
+        };
+        if self.stalled_percent > 0.0 {
+            label += &format!(", {}% not reading", self.stalled_percent);
+        }
+        label
+    }
+}
+
 #[derive(clap::Args)]
 pub struct PeersArgs {
+    #[arg(long, value_enum)]
+    scenario: Scenario,
     #[arg(
         long,
         value_enum,
@@ -58,21 +141,33 @@ pub struct PeersArgs {
         default_value = "anpi,nchan-nostore,nchan-distributed,socketio"
     )]
     peers: Vec<PeerKind>,
-    /// Subscribers, half on each instance.
-    #[arg(long, default_value_t = 10_000)]
-    subscribers: usize,
+    /// Subscribers, half on each instance (default: the scenario's).
+    #[arg(long)]
+    subscribers: Option<usize>,
     /// Payload bytes per message.
     #[arg(long, default_value_t = 100)]
     bytes: usize,
-    /// Publishes per second.
-    #[arg(long, default_value_t = 1.0)]
-    rate: f64,
-    /// Seconds of publishing.
-    #[arg(long, default_value_t = 30)]
+    /// Publishes per second: S2 steps through them until a peer saturates;
+    /// S5 uses the first.
+    #[arg(long, value_delimiter = ',', default_value = "5,10,20,40,80")]
+    rates: Vec<f64>,
+    /// Seconds of warm-up before each measured phase.
+    #[arg(long, default_value_t = 10)]
+    warmup: u64,
+    /// Seconds measured per phase (S1: seconds held).
+    #[arg(long, default_value_t = 60)]
     seconds: u64,
-    /// The section of BENCHMARKS.md to write (e.g. s4-broadcast).
-    #[arg(long, default_value = "peers")]
-    section: String,
+    /// Fresh starts of every peer; tables give median and range.
+    #[arg(long, default_value_t = 3)]
+    repetitions: usize,
+    /// This machine's syscall ceiling in frames/s (`anpi-loadtest ceiling`),
+    /// to report deliveries as a share of it.
+    #[arg(long)]
+    ceiling: Option<f64>,
+    /// The section of BENCHMARKS.md to write (default: from the scenario
+    /// and payload size, e.g. peers-steady-100b).
+    #[arg(long)]
+    section: Option<String>,
     #[arg(
         long,
         env = "ANPI_BENCH_REDIS_URL",
@@ -90,6 +185,40 @@ pub struct PeersArgs {
     /// Only print the section; leave BENCHMARKS.md alone.
     #[arg(long)]
     dry_run: bool,
+}
+
+impl PeersArgs {
+    fn subscribers(&self) -> usize {
+        self.subscribers
+            .unwrap_or_else(|| self.scenario.default_subscribers())
+    }
+
+    fn section(&self) -> String {
+        self.section
+            .clone()
+            .unwrap_or_else(|| format!("peers-{}-{}b", self.scenario.name(), self.bytes))
+    }
+
+    /// The phases of one repetition, in order.
+    fn steps(&self) -> Vec<Step> {
+        let steady = |rate: f64, stalled_percent: f64| Step {
+            ticks_per_second: rate,
+            per_tick: 1,
+            stalled_percent,
+        };
+        let first = self.rates.first().copied().unwrap_or(10.0);
+        match self.scenario {
+            Scenario::Hold => Vec::new(),
+            Scenario::Steady => self.rates.iter().map(|&r| steady(r, 0.0)).collect(),
+            Scenario::Burst => vec![Step {
+                ticks_per_second: 100.0,
+                per_tick: 10,
+                stalled_percent: 0.0,
+            }],
+            Scenario::Broadcast => vec![steady(1.0, 0.0)],
+            Scenario::Slow => vec![steady(first, 0.0), steady(first, 5.0)],
+        }
+    }
 }
 
 /// Two running instances of one peer.
@@ -309,11 +438,12 @@ async fn fresh_database(postgres: &str) -> anyhow::Result<String> {
     Ok(format!("{server}/anpi_bench_peers"))
 }
 
-/// What one peer did.
-struct Outcome {
-    kind: PeerKind,
+/// What one peer did in one measured phase.
+struct Measured {
     published: u64,
     seconds: f64,
+    /// Messages per second the schedule asked for.
+    offered: f64,
     deliveries: u64,
     gaps: u64,
     missing: u64,
@@ -321,8 +451,47 @@ struct Outcome {
     to_last: Histogram<u64>,
     cpu_seconds: f64,
     redis_cpu_seconds: f64,
+    /// Write-family syscalls of the servers (None: perf unavailable).
+    write_syscalls: Option<u64>,
+    /// Server memory at the end of the phase.
+    rss_kib: u64,
+}
+
+impl Measured {
+    fn deliveries_per_second(&self) -> f64 {
+        self.deliveries as f64 / self.seconds
+    }
+
+    fn p(&self, q: f64) -> u64 {
+        self.latency.value_at_quantile(q)
+    }
+
+    fn cpu_per_million(&self) -> f64 {
+        (self.cpu_seconds + self.redis_cpu_seconds) * 1e6 / self.deliveries.max(1) as f64
+    }
+
+    fn frames_per_write(&self) -> Option<f64> {
+        self.write_syscalls
+            .map(|w| self.deliveries as f64 / w.max(1) as f64)
+    }
+
+    /// Fell behind: lost or reordered something, kept messages a second, or
+    /// took publishes slower than the schedule.
+    fn saturated(&self) -> bool {
+        self.missing > 0
+            || self.gaps > 0
+            || self.p(0.99) > SATURATED_P99_US
+            || (self.published as f64 / self.seconds) < 0.95 * self.offered
+    }
+}
+
+/// One repetition of a scenario against one peer.
+struct Repetition {
+    /// Server memory per connection once all are connected (S1: at the end).
     kib_per_connection: f64,
-    connected: usize,
+    /// Connections still open at the end (S1).
+    still_connected: usize,
+    phases: Vec<Measured>,
 }
 
 fn now_us() -> u64 {
@@ -332,13 +501,87 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-async fn measure(args: &PeersArgs, running: &Running) -> anyhow::Result<Outcome> {
-    let rss_before = running.rss_kib();
+/// Posts stamped payloads in sequence; the sequence runs on across phases.
+struct Publisher {
+    client: reqwest::Client,
+    bytes: usize,
+    seq: u64,
+}
+
+impl Publisher {
+    /// Publishes on the step's schedule for `seconds`; how many it published.
+    /// A peer slower to accept than the schedule is published to as fast as
+    /// it accepts.
+    async fn run(&mut self, running: &Running, step: Step, seconds: u64) -> anyhow::Result<u64> {
+        let interval = Duration::from_secs_f64(1.0 / step.ticks_per_second);
+        let started = Instant::now();
+        let until = started + Duration::from_secs(seconds);
+        let mut next = started;
+        let mut published = 0;
+        while Instant::now() < until {
+            for _ in 0..step.per_tick {
+                self.seq += 1;
+                let mut payload = format!("s={} t={} ", self.seq, now_us());
+                while payload.len() < self.bytes {
+                    payload.push('x');
+                }
+                running.publish(&self.client, payload).await?;
+                published += 1;
+            }
+            next += interval;
+            tokio::time::sleep_until(next.into()).await;
+        }
+        Ok(published)
+    }
+}
+
+/// Counts the servers' write-family syscalls while it lives (perf).
+struct SyscallCount(Option<tokio::process::Child>);
+
+impl SyscallCount {
+    fn start(pids: &[u32]) -> SyscallCount {
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let child = tokio::process::Command::new("perf")
+            .args([
+                "stat",
+                "-x,",
+                "-e",
+                "syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg",
+                "-p",
+                &pids.join(","),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .ok();
+        SyscallCount(child)
+    }
+
+    async fn stop(self) -> Option<u64> {
+        let child = self.0?;
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id()?.to_string()])
+            .status();
+        let out = child.wait_with_output().await.ok()?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        let counts: Vec<u64> = text
+            .lines()
+            .filter(|l| l.contains("syscalls:sys_enter_"))
+            .filter_map(|l| l.split(',').next()?.parse().ok())
+            .collect();
+        (counts.len() == 4).then(|| counts.iter().sum())
+    }
+}
+
+/// Subscriber pools against both instances.
+async fn connect(args: &PeersArgs, running: &Running) -> anyhow::Result<Vec<Pool>> {
     let mut pools = Vec::new();
-    let mut left = args.subscribers;
+    let total = args.subscribers();
+    let mut left = total;
     let mut i = 0;
     while left > 0 {
-        let count = left.min(PER_POOL).min(args.subscribers.div_ceil(2));
+        let count = left.min(PER_POOL).min(total.div_ceil(2));
         let port = running.ports[i % 2];
         let source = format!("127.0.0.{}", 10 + i);
         let channel = running.channel();
@@ -366,52 +609,117 @@ async fn measure(args: &PeersArgs, running: &Running) -> anyhow::Result<Outcome>
         left -= count;
         i += 1;
     }
-    let connected = args.subscribers;
-    let kib_per_connection = running.rss_kib().saturating_sub(rss_before) as f64 / connected as f64;
-    for pool in &mut pools {
-        pool.report().await?; // reset
-    }
+    Ok(pools)
+}
 
-    let client = reqwest::Client::new();
+async fn delivered_so_far(pools: &mut [Pool]) -> anyhow::Result<u64> {
+    let mut delivered = 0;
+    for pool in pools {
+        delivered += pool.ask("count").await?["deliveries"].as_u64().unwrap_or(0);
+    }
+    Ok(delivered)
+}
+
+/// Waits until `expected` deliveries were counted, or the limit passes.
+async fn drain(pools: &mut [Pool], expected: u64, limit: Duration) -> anyhow::Result<()> {
+    let give_up = Instant::now() + limit;
+    while delivered_so_far(pools).await? < expected && Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// One repetition: fresh instances, subscribers, then every phase.
+async fn repetition(args: &PeersArgs, kind: PeerKind) -> anyhow::Result<Repetition> {
+    let running = start(kind, args).await?;
+    let rss_before = running.rss_kib();
+    let mut pools = connect(args, &running).await?;
+    let connected = args.subscribers();
+    let per_connection = |rss: u64| rss.saturating_sub(rss_before) as f64 / connected as f64;
+    let mut rep = Repetition {
+        kib_per_connection: per_connection(running.rss_kib()),
+        still_connected: connected,
+        phases: Vec::new(),
+    };
+    if args.scenario == Scenario::Hold {
+        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        rep.kib_per_connection = per_connection(running.rss_kib());
+        rep.still_connected = 0;
+        for pool in &mut pools {
+            rep.still_connected += pool.report().await?.connected;
+        }
+        return Ok(rep);
+    }
+    let mut publisher = Publisher {
+        client: reqwest::Client::new(),
+        bytes: args.bytes,
+        seq: 0,
+    };
+    let mut stalled = 0;
+    for step in args.steps() {
+        let want_stalled = (connected as f64 * step.stalled_percent / 100.0).round() as usize;
+        if want_stalled > stalled {
+            let share = want_stalled.div_ceil(pools.len());
+            for pool in &mut pools {
+                pool.ask(&format!("stall {share}")).await?;
+            }
+            stalled = share * pools.len();
+        }
+        let healthy = connected - stalled;
+        let warm = publisher.run(&running, step, args.warmup).await?;
+        drain(&mut pools, warm * healthy as u64, Duration::from_secs(5)).await?;
+        for pool in &mut pools {
+            pool.report().await?; // the warm-up is not counted
+        }
+        let measured = phase(&running, &mut pools, &mut publisher, step, args, healthy).await?;
+        let saturated = measured.saturated();
+        println!(
+            "  {} {}: {:.0} deliveries/s, p99 {:.1} ms, gaps {}, missing {}{}",
+            kind.name(),
+            step.label(),
+            measured.deliveries_per_second(),
+            ms(measured.p(0.99)),
+            measured.gaps,
+            measured.missing,
+            if saturated { " (saturated)" } else { "" }
+        );
+        rep.phases.push(measured);
+        if saturated && args.scenario == Scenario::Steady {
+            break; // the next step up would only be worse
+        }
+    }
+    for pool in &mut pools {
+        let _ = pool.ask("quit").await;
+    }
+    Ok(rep)
+}
+
+async fn phase(
+    running: &Running,
+    pools: &mut [Pool],
+    publisher: &mut Publisher,
+    step: Step,
+    args: &PeersArgs,
+    healthy: usize,
+) -> anyhow::Result<Measured> {
     let cpu_before = (
         running.cpu_seconds(),
         report::cpu_seconds_of("redis-server"),
     );
-    let interval = Duration::from_secs_f64(1.0 / args.rate);
+    let syscalls = SyscallCount::start(&running.pids());
     let started = Instant::now();
-    let until = started + Duration::from_secs(args.seconds);
-    let mut next = started;
-    let mut published = 0u64;
-    while Instant::now() < until {
-        published += 1;
-        let mut payload = format!("s={published} t={} ", now_us());
-        while payload.len() < args.bytes {
-            payload.push('x');
-        }
-        running.publish(&client, payload).await?;
-        next += interval;
-        tokio::time::sleep_until(next.into()).await;
-    }
+    let published = publisher.run(running, step, args.seconds).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let expected = published * connected as u64;
-    let give_up = Instant::now() + DRAIN_LIMIT;
-    loop {
-        let mut delivered = 0;
-        for pool in &mut pools {
-            delivered += pool.ask("count").await?["deliveries"].as_u64().unwrap_or(0);
-        }
-        if delivered >= expected || Instant::now() > give_up {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let expected = published * healthy as u64;
+    drain(pools, expected, DRAIN_LIMIT).await?;
     let cpu_seconds = running.cpu_seconds() - cpu_before.0;
     let redis_cpu_seconds = report::cpu_seconds_of("redis-server") - cpu_before.1;
+    let write_syscalls = syscalls.stop().await;
 
     let mut latency = latency_histogram();
     let mut by_seq: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     let (mut deliveries, mut gaps) = (0, 0);
-    for pool in &mut pools {
+    for pool in pools.iter_mut() {
         let r = pool.report().await?;
         deliveries += r.deliveries;
         gaps += r.gaps;
@@ -423,18 +731,17 @@ async fn measure(args: &PeersArgs, running: &Running) -> anyhow::Result<Outcome>
             e.0 += n;
             e.1 = e.1.max(slowest);
         }
-        let _ = pool.ask("quit").await;
     }
     let mut to_last = latency_histogram();
     for (n, slowest) in by_seq.values() {
-        if *n as usize == connected {
+        if *n as usize >= healthy {
             to_last.record((*slowest).max(1))?;
         }
     }
-    Ok(Outcome {
-        kind: running.kind,
+    Ok(Measured {
         published,
         seconds,
+        offered: step.messages_per_second(),
         deliveries,
         gaps,
         missing: expected.saturating_sub(deliveries),
@@ -442,33 +749,31 @@ async fn measure(args: &PeersArgs, running: &Running) -> anyhow::Result<Outcome>
         to_last,
         cpu_seconds,
         redis_cpu_seconds,
-        kib_per_connection,
-        connected,
+        write_syscalls,
+        rss_kib: running.rss_kib(),
     })
 }
 
 pub async fn run(args: PeersArgs) -> anyhow::Result<()> {
-    let mut outcomes = Vec::new();
-    for &kind in &args.peers {
-        let running = start(kind, &args).await?;
-        let outcome = measure(&args, &running).await?;
-        drop(running);
-        println!(
-            "{}: {:.0} deliveries/s, p99 {:.1} ms, to last p99 {:.1} ms, gaps {}, missing {}",
-            kind.name(),
-            outcome.deliveries as f64 / outcome.seconds,
-            ms(outcome.latency.value_at_quantile(0.99)),
-            ms(outcome.to_last.value_at_quantile(0.99)),
-            outcome.gaps,
-            outcome.missing
-        );
-        outcomes.push(outcome);
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut results: Vec<(PeerKind, Vec<Repetition>)> =
+        args.peers.iter().map(|&k| (k, Vec::new())).collect();
+    // Repetitions outermost, so a drift of the machine touches every peer.
+    for r in 0..args.repetitions {
+        for (kind, reps) in &mut results {
+            println!(
+                "{} repetition {}: {}",
+                args.scenario.title(),
+                r + 1,
+                kind.name()
+            );
+            reps.push(repetition(&args, *kind).await?);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
     }
-    let section = markdown(&args, &outcomes);
+    let section = markdown(&args, &results);
     println!("{section}");
     if !args.dry_run {
-        report::write_section(&args.section, &section)?;
+        report::write_section(&args.section(), &section)?;
     }
     Ok(())
 }
@@ -477,12 +782,74 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-fn markdown(args: &PeersArgs, outcomes: &[Outcome]) -> String {
+/// Median and range of a value over the repetitions.
+struct Spread {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Spread {
+    fn of(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
+        let mut v: Vec<f64> = values.into_iter().collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let median = if v.len() % 2 == 1 {
+            v[v.len() / 2]
+        } else {
+            (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+        };
+        Some(Spread {
+            median,
+            low: v[0],
+            high: v[v.len() - 1],
+        })
+    }
+
+    fn show(&self, decimals: usize, unit: &str) -> String {
+        if self.low == self.high {
+            format!("{:.*}{unit}", decimals, self.median)
+        } else {
+            format!(
+                "{:.*}{unit} ({:.*}–{:.*})",
+                decimals, self.median, decimals, self.low, decimals, self.high
+            )
+        }
+    }
+}
+
+fn show(spread: Option<Spread>, decimals: usize, unit: &str) -> String {
+    spread.map_or("–".to_owned(), |s| s.show(decimals, unit))
+}
+
+/// The phases at one step over all repetitions (a repetition that stopped
+/// stepping earlier has none).
+fn at_step(reps: &[Repetition], step: usize) -> Vec<&Measured> {
+    reps.iter().filter_map(|r| r.phases.get(step)).collect()
+}
+
+/// Median deliveries/s of the highest step every repetition held unsaturated.
+fn best_held(reps: &[Repetition], steps: usize) -> Option<(usize, f64)> {
+    (0..steps).rev().find_map(|i| {
+        let phases = at_step(reps, i);
+        (phases.len() == reps.len() && phases.iter().all(|m| !m.saturated())).then(|| {
+            let spread = Spread::of(phases.iter().map(|m| m.deliveries_per_second()));
+            (i, spread.map_or(0.0, |s| s.median))
+        })
+    })
+}
+
+fn markdown(args: &PeersArgs, results: &[(PeerKind, Vec<Repetition>)]) -> String {
     let mut s = String::new();
+    let steps = args.steps();
     let _ = writeln!(
         s,
-        "## Fan-out beside the peers: {} subscribers, {} publishes/s, {}-byte payloads\n",
-        args.subscribers, args.rate, args.bytes
+        "## Peers, {}: {} subscribers, {}-byte payloads\n",
+        args.scenario.title(),
+        args.subscribers(),
+        args.bytes
     );
     let _ = writeln!(s, "{}.\n", report::machine());
     let peers: Vec<String> = args
@@ -490,52 +857,293 @@ fn markdown(args: &PeersArgs, outcomes: &[Outcome]) -> String {
         .iter()
         .filter_map(|p| clap::ValueEnum::to_possible_value(p).map(|v| v.get_name().to_owned()))
         .collect();
+    let rates: Vec<String> = args.rates.iter().map(f64::to_string).collect();
     let _ = writeln!(
         s,
-        "Command: `anpi-loadtest peers --peers {} --subscribers {} --rate {} --bytes {} --seconds {} --section {}` (peers from `loadtest/peers/install`).\n",
+        "Command: `anpi-loadtest peers --scenario {} --peers {} --subscribers {} --bytes {} --rates {} --warmup {} --seconds {} --repetitions {}{}` (peers from `loadtest/peers/install`; all of it: `loadtest/run-all`).\n",
+        args.scenario.name(),
         peers.join(","),
-        args.subscribers,
-        args.rate,
+        args.subscribers(),
         args.bytes,
+        rates.join(","),
+        args.warmup,
         args.seconds,
-        args.section
+        args.repetitions,
+        args.ceiling
+            .map(|c| format!(" --ceiling {c:.0}"))
+            .unwrap_or_default(),
     );
     let _ = writeln!(
         s,
-        "Each peer runs as two instances on one Redis; half the subscribers on each, the publisher posting to the first over HTTP. One run of {} s per peer, one after another, same subscriber pools and publisher. Latency is from the publisher's stamp to the subscriber's receipt; \"to the last\" is, per message, the latest of its deliveries.\n",
+        "Each peer runs as two instances on one Redis, half the subscribers on each, the publisher posting to the first over HTTP, one message after another. Every repetition starts the peers afresh; the peers take turns within a repetition. Per phase: {} s warm-up (not counted), {} s measured. Values are the median over {} repetitions, the range in brackets. Latency runs from the publisher's stamp to the subscriber's receipt; \"to the last\" is, per message, the latest of its deliveries. CPU is the servers' plus Redis's, from /proc; write syscalls (`write`, `writev`, `sendto`, `sendmsg` of the servers, by `perf stat`) give frames per write.\n",
+        args.warmup, args.seconds, args.repetitions
+    );
+    if args.scenario == Scenario::Hold {
+        hold_table(&mut s, args, results);
+    } else {
+        phase_table(&mut s, args, results, &steps);
+    }
+    let _ = writeln!(
+        s,
+        "\nCaveats: two cores shared by the peers, Redis, the publisher and the subscriber processes; loopback only. anpi stores every announcement (PostgreSQL, `synchronous_commit=on`) before it is sent; the peers store nothing (nchan distributed: in Redis)."
+    );
+    s
+}
+
+fn hold_table(s: &mut String, args: &PeersArgs, results: &[(PeerKind, Vec<Repetition>)]) {
+    let _ = writeln!(
+        s,
+        "Held for {} s with each peer's pings (25 s apart).\n\n| peer | still connected | server KiB per connection | target ≤ 16 KiB |\n|---|---:|---:|---|",
         args.seconds
     );
-    let _ = writeln!(
-        s,
-        "| peer | deliveries/s | p50 | p99 | p99.9 | to the last, p99 | gaps | missing | CPU s per million deliveries: servers + Redis | server KiB per connection |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    for o in outcomes {
-        let per_million = |cpu: f64| cpu * 1e6 / o.deliveries.max(1) as f64;
+    for (kind, reps) in results {
+        let kib = Spread::of(reps.iter().map(|r| r.kib_per_connection));
+        let met = kib.as_ref().map(|k| verdict(k.median <= 16.0));
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {:.1} + {:.1} | {:.1} |",
-            o.kind.name(),
-            o.deliveries as f64 / o.seconds,
-            ms(o.latency.value_at_quantile(0.5)),
-            ms(o.latency.value_at_quantile(0.99)),
-            ms(o.latency.value_at_quantile(0.999)),
-            ms(o.to_last.value_at_quantile(0.99)),
-            o.gaps,
-            o.missing,
-            per_million(o.cpu_seconds),
-            per_million(o.redis_cpu_seconds),
-            o.kib_per_connection,
+            "| {} | {} | {} | {} |",
+            kind.name(),
+            show(
+                Spread::of(reps.iter().map(|r| r.still_connected as f64)),
+                0,
+                ""
+            ),
+            show(kib, 1, ""),
+            if *kind == PeerKind::Anpi {
+                met.unwrap_or("–")
+            } else {
+                ""
+            }
         );
     }
-    let published: Vec<String> = outcomes
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
+}
+
+fn phase_table(
+    s: &mut String,
+    args: &PeersArgs,
+    results: &[(PeerKind, Vec<Repetition>)],
+    steps: &[Step],
+) {
+    let _ = writeln!(
+        s,
+        "| peer | publishing | deliveries/s | p50 | p99 | p99.9 | to the last, p99 | gaps | missing | CPU s per million | frames per write | server KiB per connection |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (kind, reps) in results {
+        let kib = show(Spread::of(reps.iter().map(|r| r.kib_per_connection)), 1, "");
+        for (i, step) in steps.iter().enumerate() {
+            let phases = at_step(reps, i);
+            if phases.is_empty() {
+                continue;
+            }
+            let of = |f: &dyn Fn(&Measured) -> f64| Spread::of(phases.iter().map(|m| f(m)));
+            let saturated = phases.iter().any(|m| m.saturated());
+            let _ = writeln!(
+                s,
+                "| {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                kind.name(),
+                step.label(),
+                if saturated { " (saturated)" } else { "" },
+                show(of(&|m| m.deliveries_per_second()), 0, ""),
+                show(of(&|m| ms(m.p(0.5))), 1, " ms"),
+                show(of(&|m| ms(m.p(0.99))), 1, " ms"),
+                show(of(&|m| ms(m.p(0.999))), 1, " ms"),
+                show(of(&|m| ms(m.to_last.value_at_quantile(0.99))), 1, " ms"),
+                phases.iter().map(|m| m.gaps).sum::<u64>(),
+                phases.iter().map(|m| m.missing).sum::<u64>(),
+                show(of(&|m| m.cpu_per_million()), 1, ""),
+                show(
+                    Spread::of(phases.iter().filter_map(|m| m.frames_per_write())),
+                    2,
+                    ""
+                ),
+                kib,
+            );
+        }
+    }
+    let published: Vec<String> = results
         .iter()
-        .map(|o| format!("{} {}", o.kind.name(), o.published))
+        .map(|(kind, reps)| {
+            let total: u64 = reps
+                .iter()
+                .flat_map(|r| &r.phases)
+                .map(|m| m.published)
+                .sum();
+            format!("{} {total}", kind.name())
+        })
         .collect();
     let _ = writeln!(
         s,
-        "\nPublished: {}; connected: {} each. Caveats: two cores shared by the peers, Redis, the publisher and the subscriber processes; loopback only; one repetition (the issue asks for three and ranges).",
-        published.join(", "),
-        outcomes.first().map_or(0, |o| o.connected)
+        "\nMessages published in measured phases, all repetitions: {}.",
+        published.join(", ")
     );
-    s
+    targets(s, args, results, steps);
+}
+
+/// The issue's targets for this scenario, checked from the medians.
+fn targets(
+    s: &mut String,
+    args: &PeersArgs,
+    results: &[(PeerKind, Vec<Repetition>)],
+    steps: &[Step],
+) {
+    let reps_of = |k: PeerKind| results.iter().find(|(kind, _)| *kind == k).map(|(_, r)| r);
+    let Some(anpi) = reps_of(PeerKind::Anpi) else {
+        return;
+    };
+    let median = |reps: &[Repetition], step: usize, f: &dyn Fn(&Measured) -> f64| {
+        Spread::of(at_step(reps, step).into_iter().map(f)).map(|s| s.median)
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let ratio = |lines: &mut Vec<String>,
+                 what: &str,
+                 ours: Option<f64>,
+                 theirs: Option<f64>,
+                 target: Target,
+                 peer: PeerKind| {
+        if let (Some(a), Some(b)) = (ours, theirs) {
+            let r = a / b;
+            let (sign, met) = match target {
+                Target::AtLeast(t) => (format!("≥ {t}"), r >= t),
+                Target::AtMost(t) => (format!("≤ {t}"), r <= t),
+            };
+            lines.push(format!(
+                "{what}: anpi {} / {} {} = {r:.2}× (target {sign}×): {}",
+                fmt_num(a),
+                peer.name(),
+                fmt_num(b),
+                verdict(met)
+            ));
+        }
+    };
+    let nchan = [PeerKind::NchanNostore, PeerKind::NchanDistributed];
+    match args.scenario {
+        Scenario::Steady => {
+            let best = |k| reps_of(k).and_then(|r| best_held(r, steps.len()));
+            let ours = best(PeerKind::Anpi);
+            for peer in nchan {
+                ratio(
+                    &mut lines,
+                    "S2 deliveries/s at the highest rate held",
+                    ours.map(|o| o.1),
+                    best(peer).map(|b| b.1),
+                    Target::AtLeast(1.0),
+                    peer,
+                );
+            }
+            ratio(
+                &mut lines,
+                "S2 deliveries/s at the highest rate held",
+                ours.map(|o| o.1),
+                best(PeerKind::Socketio).map(|b| b.1),
+                Target::AtLeast(2.5),
+                PeerKind::Socketio,
+            );
+            if let (Some((_, d)), Some(c)) = (ours, args.ceiling) {
+                lines.push(format!(
+                    "S2 anpi at {:.0}% of the syscall ceiling ({} frames/s) (target ≥ 70%): {}",
+                    100.0 * d / c,
+                    fmt_num(c),
+                    verdict(d / c >= 0.7)
+                ));
+            }
+            // p99 at the highest step both held.
+            if let (Some((a, _)), Some(sio)) = (ours, reps_of(PeerKind::Socketio))
+                && let Some((b, _)) = best_held(sio, steps.len())
+            {
+                let step = a.min(b);
+                ratio(
+                    &mut lines,
+                    &format!("S2 p99 at {}", steps[step].label()),
+                    median(anpi, step, &|m| m.p(0.99) as f64),
+                    median(sio, step, &|m| m.p(0.99) as f64),
+                    Target::AtMost(0.5),
+                    PeerKind::Socketio,
+                );
+            }
+        }
+        Scenario::Burst => {
+            for peer in nchan {
+                ratio(
+                    &mut lines,
+                    "S3 deliveries/s",
+                    median(anpi, 0, &|m| m.deliveries_per_second()),
+                    reps_of(peer).and_then(|r| median(r, 0, &|m| m.deliveries_per_second())),
+                    Target::AtLeast(1.5),
+                    peer,
+                );
+            }
+            if let Some(f) = Spread::of(
+                at_step(anpi, 0)
+                    .into_iter()
+                    .filter_map(Measured::frames_per_write),
+            ) {
+                lines.push(format!(
+                    "S3 anpi frames per write syscall {:.2} (target ≥ 4): {}",
+                    f.median,
+                    verdict(f.median >= 4.0)
+                ));
+            }
+        }
+        Scenario::Broadcast => {
+            if let Some(sio) = reps_of(PeerKind::Socketio) {
+                ratio(
+                    &mut lines,
+                    "S4 p99",
+                    median(anpi, 0, &|m| m.p(0.99) as f64),
+                    median(sio, 0, &|m| m.p(0.99) as f64),
+                    Target::AtMost(0.5),
+                    PeerKind::Socketio,
+                );
+            }
+        }
+        Scenario::Slow => {
+            let p99 = |step| median(anpi, step, &|m| m.p(0.99) as f64);
+            if let (Some(before), Some(after)) = (p99(0), p99(1)) {
+                lines.push(format!(
+                    "S5 anpi healthy clients' p99 {:.1} ms → {:.1} ms with 5% not reading: {:+.0}% (target ≤ +20%): {}",
+                    before / 1000.0,
+                    after / 1000.0,
+                    100.0 * (after / before - 1.0),
+                    verdict(after <= before * 1.2)
+                ));
+            }
+            for (kind, reps) in results {
+                let grew = Spread::of(reps.iter().filter_map(|r| {
+                    let (a, b) = (r.phases.first()?, r.phases.get(1)?);
+                    Some((b.rss_kib as f64 - a.rss_kib as f64) / 1024.0)
+                }));
+                lines.push(format!(
+                    "S5 {} server memory while 5% do not read: {} MiB",
+                    kind.name(),
+                    show(grew, 1, "")
+                ));
+            }
+        }
+        Scenario::Hold => {}
+    }
+    if !lines.is_empty() {
+        let _ = writeln!(s);
+        for line in lines {
+            let _ = writeln!(s, "- {line}");
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+fn fmt_num(v: impl Into<f64>) -> String {
+    let v: f64 = v.into();
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
 }

@@ -8,6 +8,8 @@
 //! - `report` → what was received since the last report (then reset);
 //! - `count` → deliveries since the last report;
 //! - `keep N` → closes connections until N remain;
+//! - `stall N` → N connections stop reading (a phone in a tunnel): their
+//!   sockets stay open, nothing more is read or counted from them;
 //! - `quit` (or end of input) → exits.
 //!
 //! Latency is publish → receive: the `ts` the broker stamped into the event
@@ -19,6 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -134,7 +137,7 @@ pub async fn run(args: SubscribersArgs) -> anyhow::Result<()> {
     let subscribe = serde_json::json!({"op": "subscribe", "channels": [args.channel]}).to_string();
 
     // Open every connection, a bounded number at a time.
-    let opened: Vec<anyhow::Result<JoinHandle<()>>> = futures_util::stream::iter(0..args.count)
+    let opened: Vec<anyhow::Result<Connection>> = futures_util::stream::iter(0..args.count)
         .map(|_| open(&url, &args, &subscribe, tally.clone()))
         .buffer_unordered(args.concurrency)
         .collect()
@@ -143,7 +146,7 @@ pub async fn run(args: SubscribersArgs) -> anyhow::Result<()> {
     if let Some(Err(e)) = opened.iter().find(|o| o.is_err()) {
         eprintln!("subscribers: {failed} connections failed, e.g. {e:#}");
     }
-    let mut connections: Vec<JoinHandle<()>> = opened.into_iter().filter_map(Result::ok).collect();
+    let mut connections: Vec<Connection> = opened.into_iter().filter_map(Result::ok).collect();
     println!(
         "{}",
         serde_json::json!({"ready": connections.len(), "failed": failed})
@@ -153,7 +156,7 @@ pub async fn run(args: SubscribersArgs) -> anyhow::Result<()> {
     while let Some(line) = commands.next_line().await? {
         let line = line.trim();
         if line == "report" {
-            connections.retain(|c| !c.is_finished());
+            connections.retain(|c| !c.task.is_finished());
             let report = take_report(&tally, connections.len());
             println!("{}", serde_json::to_string(&report)?);
         } else if line == "count" {
@@ -163,10 +166,19 @@ pub async fn run(args: SubscribersArgs) -> anyhow::Result<()> {
             let keep: usize = n.parse().context("keep N")?;
             while connections.len() > keep {
                 if let Some(c) = connections.pop() {
-                    c.abort();
+                    c.task.abort();
                 }
             }
             println!("{}", serde_json::json!({"kept": connections.len()}));
+        } else if let Some(n) = line.strip_prefix("stall ") {
+            let stall: usize = n.parse().context("stall N")?;
+            for c in connections.iter().take(stall) {
+                c.stalled.store(true, Ordering::Relaxed);
+            }
+            println!(
+                "{}",
+                serde_json::json!({"stalled": stall.min(connections.len())})
+            );
         } else if line == "quit" {
             break;
         }
@@ -192,13 +204,19 @@ fn take_report(tally: &Mutex<Tally>, connected: usize) -> Report {
     }
 }
 
+/// One open connection: its reading task, and whether it stopped reading.
+struct Connection {
+    task: JoinHandle<()>,
+    stalled: Arc<AtomicBool>,
+}
+
 /// Connects, subscribes, waits for the snapshot, then leaves a task reading.
 async fn open(
     url: &str,
     args: &SubscribersArgs,
     subscribe: &str,
     tally: Arc<Mutex<Tally>>,
-) -> anyhow::Result<JoinHandle<()>> {
+) -> anyhow::Result<Connection> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(args.source, 0))?;
     let stream = socket.connect(args.server).await?;
@@ -249,17 +267,29 @@ async fn open(
             }
         }
     };
-    Ok(tokio::spawn(read(ws, protocol, last_seq, tally)))
+    let stalled = Arc::new(AtomicBool::new(false));
+    let task = tokio::spawn(read(ws, protocol, last_seq, tally, stalled.clone()));
+    Ok(Connection { task, stalled })
 }
 
-async fn read<S>(mut ws: S, protocol: Protocol, mut last_seq: Option<u64>, tally: Arc<Mutex<Tally>>)
-where
+async fn read<S>(
+    mut ws: S,
+    protocol: Protocol,
+    mut last_seq: Option<u64>,
+    tally: Arc<Mutex<Tally>>,
+    stalled: Arc<AtomicBool>,
+) where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
         + futures_util::Sink<Message>
         + Unpin,
 {
     let code = loop {
         match ws.next().await {
+            Some(Ok(_)) if stalled.load(Ordering::Relaxed) => {
+                // Keep the socket open and read nothing more: the server's
+                // buffers (or its policy for slow clients) take it from here.
+                std::future::pending::<()>().await;
+            }
             Some(Ok(Message::Text(t))) => {
                 let received = now_us();
                 let delivery = match protocol {
