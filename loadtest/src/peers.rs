@@ -511,7 +511,7 @@ struct Publisher {
 impl Publisher {
     /// Publishes on the step's schedule for `seconds`; how many it published.
     /// A peer slower to accept than the schedule is published to as fast as
-    /// it accepts.
+    /// it accepts (a burst waits for the one before).
     async fn run(&mut self, running: &Running, step: Step, seconds: u64) -> anyhow::Result<u64> {
         let interval = Duration::from_secs_f64(1.0 / step.ticks_per_second);
         let started = Instant::now();
@@ -519,13 +519,18 @@ impl Publisher {
         let mut next = started;
         let mut published = 0;
         while Instant::now() < until {
-            for _ in 0..step.per_tick {
+            // A burst's messages go out at once, as from many publishers:
+            // the servers may order them differently from their stamps.
+            let burst = (0..step.per_tick).map(|_| {
                 self.seq += 1;
                 let mut payload = format!("s={} t={} ", self.seq, now_us());
                 while payload.len() < self.bytes {
                     payload.push('x');
                 }
-                running.publish(&self.client, payload).await?;
+                running.publish(&self.client, payload)
+            });
+            for sent in futures_util::future::join_all(burst).await {
+                sent?;
                 published += 1;
             }
             next += interval;
@@ -875,7 +880,7 @@ fn markdown(args: &PeersArgs, results: &[(PeerKind, Vec<Repetition>)]) -> String
     );
     let _ = writeln!(
         s,
-        "Each peer runs as two instances on one Redis, half the subscribers on each, the publisher posting to the first over HTTP, one message after another. Every repetition starts the peers afresh; the peers take turns within a repetition. Per phase: {} s warm-up (not counted), {} s measured. Values are the median over {} repetitions, the range in brackets. Latency runs from the publisher's stamp to the subscriber's receipt; \"to the last\" is, per message, the latest of its deliveries. CPU is the servers' plus Redis's, from /proc; write syscalls (`write`, `writev`, `sendto`, `sendmsg` of the servers, by `perf stat`) give frames per write.\n",
+        "Each peer runs as two instances on one Redis, half the subscribers on each, the publisher posting to the first over HTTP, one message after another (in S3 the ten of a burst at once, as from ten publishers). Every repetition starts the peers afresh; the peers take turns within a repetition. Per phase: {} s warm-up (not counted), {} s measured. Values are the median over {} repetitions, the range in brackets. Latency runs from the publisher's stamp to the subscriber's receipt; \"to the last\" is, per message, the latest of its deliveries. CPU is the servers' plus Redis's, from /proc; write syscalls (`write`, `writev`, `sendto`, `sendmsg` of the servers, by `perf stat`) give frames per write.\n",
         args.warmup, args.seconds, args.repetitions
     );
     if args.scenario == Scenario::Hold {

@@ -19,9 +19,9 @@
 //! peer of the surge benchmark instead, and takes sequence number and publish
 //! time from the payload, which the publisher writes as `s=<seq> t=<µs> …`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -74,7 +74,10 @@ pub enum Protocol {
 pub struct Report {
     pub connected: usize,
     pub deliveries: u64,
-    /// Events whose seq was not the one after the previous: must stay 0.
+    /// anpi's protocol: events whose seq was not the one after the previous.
+    /// Stamped payloads (published concurrently, so possibly reordered on
+    /// the way): numbers still missing below the highest received, summed
+    /// over the connections. Must stay 0.
     pub gaps: u64,
     pub resyncs: u64,
     /// Connections the server closed, by close code (0: no code / reset).
@@ -157,7 +160,11 @@ pub async fn run(args: SubscribersArgs) -> anyhow::Result<()> {
         let line = line.trim();
         if line == "report" {
             connections.retain(|c| !c.task.is_finished());
-            let report = take_report(&tally, connections.len());
+            let holes = connections
+                .iter()
+                .map(|c| c.holes.load(Ordering::Relaxed))
+                .sum();
+            let report = take_report(&tally, connections.len(), holes);
             println!("{}", serde_json::to_string(&report)?);
         } else if line == "count" {
             let deliveries = tally.lock().expect("tally").deliveries;
@@ -186,13 +193,13 @@ pub async fn run(args: SubscribersArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn take_report(tally: &Mutex<Tally>, connected: usize) -> Report {
+fn take_report(tally: &Mutex<Tally>, connected: usize, holes: u64) -> Report {
     let mut t = tally.lock().expect("tally");
     let taken = std::mem::replace(&mut *t, Tally::new());
     Report {
         connected,
         deliveries: taken.deliveries,
-        gaps: taken.gaps,
+        gaps: taken.gaps + holes,
         resyncs: taken.resyncs,
         closed: taken.closed,
         latency: taken
@@ -204,10 +211,43 @@ fn take_report(tally: &Mutex<Tally>, connected: usize) -> Report {
     }
 }
 
-/// One open connection: its reading task, and whether it stopped reading.
+/// One open connection: its reading task, whether it stopped reading, and
+/// the stamped numbers it is missing so far.
 struct Connection {
     task: JoinHandle<()>,
     stalled: Arc<AtomicBool>,
+    holes: Arc<AtomicU64>,
+}
+
+/// Per connection, for stamped payloads: the next number expected and those
+/// received ahead of it.
+#[derive(Default)]
+struct Order {
+    next: Option<u64>,
+    ahead: BTreeSet<u64>,
+}
+
+impl Order {
+    fn receive(&mut self, seq: u64) {
+        let next = *self.next.get_or_insert(seq);
+        if seq == next {
+            let mut n = next + 1;
+            while self.ahead.remove(&n) {
+                n += 1;
+            }
+            self.next = Some(n);
+        } else if seq > next {
+            self.ahead.insert(seq);
+        }
+    }
+
+    /// Numbers missing below the highest received.
+    fn holes(&self) -> u64 {
+        match (self.next, self.ahead.last()) {
+            (Some(next), Some(&max)) => max + 1 - next - self.ahead.len() as u64,
+            _ => 0,
+        }
+    }
 }
 
 /// Connects, subscribes, waits for the snapshot, then leaves a task reading.
@@ -268,8 +308,20 @@ async fn open(
         }
     };
     let stalled = Arc::new(AtomicBool::new(false));
-    let task = tokio::spawn(read(ws, protocol, last_seq, tally, stalled.clone()));
-    Ok(Connection { task, stalled })
+    let holes = Arc::new(AtomicU64::new(0));
+    let task = tokio::spawn(read(
+        ws,
+        protocol,
+        last_seq,
+        tally,
+        stalled.clone(),
+        holes.clone(),
+    ));
+    Ok(Connection {
+        task,
+        stalled,
+        holes,
+    })
 }
 
 async fn read<S>(
@@ -278,11 +330,13 @@ async fn read<S>(
     mut last_seq: Option<u64>,
     tally: Arc<Mutex<Tally>>,
     stalled: Arc<AtomicBool>,
+    holes: Arc<AtomicU64>,
 ) where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
         + futures_util::Sink<Message>
         + Unpin,
 {
+    let mut order = Order::default();
     let code = loop {
         match ws.next().await {
             Some(Ok(_)) if stalled.load(Ordering::Relaxed) => {
@@ -308,12 +362,17 @@ async fn read<S>(
                     let latency = ts.map(|ts| received.saturating_sub(ts)).unwrap_or(0);
                     let mut tally = tally.lock().expect("tally");
                     tally.deliveries += 1;
-                    if let (Some(seq), Some(last)) = (seq, last_seq)
-                        && seq != last + 1
-                    {
-                        tally.gaps += 1;
+                    if protocol == Protocol::Anpi {
+                        if let (Some(seq), Some(last)) = (seq, last_seq)
+                            && seq != last + 1
+                        {
+                            tally.gaps += 1;
+                        }
+                        last_seq = seq;
+                    } else if let Some(seq) = seq {
+                        order.receive(seq);
+                        holes.store(order.holes(), Ordering::Relaxed);
                     }
-                    last_seq = seq;
                     let _ = tally.latency.record(latency.max(1));
                     if let Some(seq) = seq {
                         let entry = tally.by_seq.entry(seq).or_default();

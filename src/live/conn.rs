@@ -679,15 +679,22 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         batch: Vec::new(),
         stamps: Vec::new(),
     };
+    // Made once and polled only when the queue or the socket makes the
+    // writer wait: a delivery that finds both ready touches neither token
+    // (each poll of a token takes its lock). A tripped token is still seen
+    // at the writer's next wait, after at most a queue's worth of frames,
+    // all of them in order.
+    let mut overflowed = std::pin::pin!(overflow.cancelled());
+    let mut ended = std::pin::pin!(done.cancelled());
     loop {
         let first = tokio::select! {
             biased;
-            () = overflow.cancelled() => break,
-            () = done.cancelled() => return,
             item = rx.recv() => match item {
                 Some(item) => item,
                 None => return,
             },
+            () = &mut overflowed => break,
+            () = &mut ended => return,
         };
         depth.record(rx.len() as f64);
         w.take(first);
@@ -711,9 +718,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let frames = w.batch.len();
         let written = tokio::select! {
             biased;
-            () = overflow.cancelled() => break,
-            () = done.cancelled() => return,
             r = tokio::time::timeout(WRITE_TIMEOUT, write_frames(&mut socket, &w.batch)) => r,
+            () = &mut overflowed => break,
+            () = &mut ended => return,
         };
         if !matches!(written, Ok(Ok(()))) || w.closing.is_some() {
             return;
