@@ -137,6 +137,41 @@ impl Pool {
     pub(crate) async fn report(&mut self) -> anyhow::Result<Report> {
         Ok(serde_json::from_value(self.ask("report").await?)?)
     }
+
+    /// Every pool's report as one: counts summed, latencies pooled, and per
+    /// event seq the deliveries summed and the slowest kept.
+    pub(crate) async fn report_all(pools: &mut [Pool]) -> anyhow::Result<Merged> {
+        let mut all = Merged {
+            report: Report::default(),
+            latency: latency_histogram(),
+        };
+        for pool in pools.iter_mut() {
+            let r = pool.report().await?;
+            all.report.connected += r.connected;
+            all.report.deliveries += r.deliveries;
+            all.report.gaps += r.gaps;
+            all.report.resyncs += r.resyncs;
+            for (code, n) in r.closed {
+                *all.report.closed.entry(code).or_default() += n;
+            }
+            for (value, count) in r.latency {
+                all.latency.record_n(value, count)?;
+            }
+            for (seq, (n, slowest)) in r.by_seq {
+                let e = all.report.by_seq.entry(seq).or_default();
+                e.0 += n;
+                e.1 = e.1.max(slowest);
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// Reports of several pools (`latency` of the report left empty: it is in
+/// the histogram).
+pub(crate) struct Merged {
+    pub report: Report,
+    pub latency: Histogram<u64>,
 }
 
 /// The server process: its pid for /proc, its address.
@@ -501,7 +536,7 @@ where
     }
     let flushes_before = frames_per_flush(server.port).await;
     let perf = if count_syscalls {
-        Some(start_perf(server.pid())?)
+        Some(start_perf(&[server.pid()])?)
     } else {
         None
     };
@@ -541,27 +576,13 @@ where
     {
         phase.frames_per_flush = Some((frames1 - frames0) / (flushes1 - flushes0));
     }
-    let mut latency = latency_histogram();
-    let mut by_seq: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    for pool in pools.iter_mut() {
-        let r = pool.report().await?;
-        phase.deliveries += r.deliveries;
-        phase.gaps += r.gaps;
-        phase.resyncs += r.resyncs;
-        for (code, n) in r.closed {
-            *phase.closed.entry(code).or_default() += n;
-        }
-        for (value, count) in r.latency {
-            latency.record_n(value, count)?;
-        }
-        for (seq, (n, slowest)) in r.by_seq {
-            let e = by_seq.entry(seq).or_default();
-            e.0 += n;
-            e.1 = e.1.max(slowest);
-        }
-    }
+    let Merged { report, latency } = Pool::report_all(pools).await?;
+    phase.deliveries = report.deliveries;
+    phase.gaps = report.gaps;
+    phase.resyncs = report.resyncs;
+    phase.closed = report.closed;
     let mut to_last = latency_histogram();
-    for (n, slowest) in by_seq.values() {
+    for (n, slowest) in report.by_seq.values() {
         if *n as usize == subscribers {
             to_last.record(*slowest.max(&1))?;
         } else {
@@ -595,7 +616,9 @@ async fn frames_per_flush(port: u16) -> Option<(f64, f64)> {
 
 const WRITE_SYSCALLS: &str = "syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg";
 
-fn start_perf(pid: u32) -> anyhow::Result<Child> {
+/// Counts the write-family syscalls of these processes until `stop_perf`.
+pub(crate) fn start_perf(pids: &[u32]) -> anyhow::Result<Child> {
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
     Command::new("perf")
         .args([
             "stat",
@@ -604,7 +627,7 @@ fn start_perf(pid: u32) -> anyhow::Result<Child> {
             "-e",
             WRITE_SYSCALLS,
             "-p",
-            &pid.to_string(),
+            &pids.join(","),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -614,7 +637,7 @@ fn start_perf(pid: u32) -> anyhow::Result<Child> {
 }
 
 /// Stops perf (SIGINT, as Ctrl-C) and sums its counts.
-async fn stop_perf(perf: Child) -> anyhow::Result<u64> {
+pub(crate) async fn stop_perf(perf: Child) -> anyhow::Result<u64> {
     let pid = perf.id().context("perf pid")?;
     std::process::Command::new("kill")
         .args(["-INT", &pid.to_string()])

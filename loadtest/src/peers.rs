@@ -11,7 +11,6 @@
 //! what is still on its way. Tables give the median and the range over the
 //! repetitions. Peers come from `loadtest/peers/install`.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -21,7 +20,7 @@ use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use sqlx::Connection;
 
-use crate::fanout::Pool;
+use crate::fanout::{Merged, Pool, start_perf, stop_perf};
 use crate::report;
 use crate::subscribers::latency_histogram;
 
@@ -540,45 +539,6 @@ impl Publisher {
     }
 }
 
-/// Counts the servers' write-family syscalls while it lives (perf).
-struct SyscallCount(Option<tokio::process::Child>);
-
-impl SyscallCount {
-    fn start(pids: &[u32]) -> SyscallCount {
-        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-        let child = tokio::process::Command::new("perf")
-            .args([
-                "stat",
-                "-x,",
-                "-e",
-                "syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg",
-                "-p",
-                &pids.join(","),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .ok();
-        SyscallCount(child)
-    }
-
-    async fn stop(self) -> Option<u64> {
-        let child = self.0?;
-        let _ = Command::new("kill")
-            .args(["-INT", &child.id()?.to_string()])
-            .status();
-        let out = child.wait_with_output().await.ok()?;
-        let text = String::from_utf8_lossy(&out.stderr);
-        let counts: Vec<u64> = text
-            .lines()
-            .filter(|l| l.contains("syscalls:sys_enter_"))
-            .filter_map(|l| l.split(',').next()?.parse().ok())
-            .collect();
-        (counts.len() == 4).then(|| counts.iter().sum())
-    }
-}
-
 /// Subscriber pools against both instances.
 async fn connect(args: &PeersArgs, running: &Running) -> anyhow::Result<Vec<Pool>> {
     let mut pools = Vec::new();
@@ -711,7 +671,8 @@ async fn phase(
         running.cpu_seconds(),
         report::cpu_seconds_of("redis-server"),
     );
-    let syscalls = SyscallCount::start(&running.pids());
+    // Without perf the column says so; the rest is still measured.
+    let perf = start_perf(&running.pids()).ok();
     let started = Instant::now();
     let published = publisher.run(running, step, args.seconds).await?;
     let seconds = started.elapsed().as_secs_f64();
@@ -719,26 +680,15 @@ async fn phase(
     drain(pools, expected, DRAIN_LIMIT).await?;
     let cpu_seconds = running.cpu_seconds() - cpu_before.0;
     let redis_cpu_seconds = report::cpu_seconds_of("redis-server") - cpu_before.1;
-    let write_syscalls = syscalls.stop().await;
+    let write_syscalls = match perf {
+        Some(perf) => stop_perf(perf).await.ok(),
+        None => None,
+    };
 
-    let mut latency = latency_histogram();
-    let mut by_seq: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    let (mut deliveries, mut gaps) = (0, 0);
-    for pool in pools.iter_mut() {
-        let r = pool.report().await?;
-        deliveries += r.deliveries;
-        gaps += r.gaps;
-        for (value, count) in r.latency {
-            latency.record_n(value, count)?;
-        }
-        for (seq, (n, slowest)) in r.by_seq {
-            let e = by_seq.entry(seq).or_default();
-            e.0 += n;
-            e.1 = e.1.max(slowest);
-        }
-    }
+    let Merged { report, latency } = Pool::report_all(pools).await?;
+    let (deliveries, gaps) = (report.deliveries, report.gaps);
     let mut to_last = latency_histogram();
-    for (n, slowest) in by_seq.values() {
+    for (n, slowest) in report.by_seq.values() {
         if *n as usize >= healthy {
             to_last.record((*slowest).max(1))?;
         }

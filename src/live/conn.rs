@@ -43,6 +43,10 @@ pub const CLOSE_TOO_SLOW: u16 = 4008;
 /// Frames written per flush at most: enough to amortise the syscall, few
 /// enough that one busy connection does not hog a worker thread.
 const MAX_BATCH: usize = 64;
+/// A batch smaller than this waits one turn of the scheduler for more: small
+/// frames cost a syscall each, big ones amortise it themselves (and a writer
+/// that yields falls behind a fast publisher sooner).
+const COALESCE_BELOW: usize = 4096;
 /// Frames a connection keeps room for between bursts.
 const IDLE_BATCH: usize = 4;
 /// A write that makes no progress for this long ends the connection.
@@ -698,6 +702,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         };
         depth.record(rx.len() as f64);
         w.take(first);
+        if rx.is_empty() && w.batch.iter().map(|f| f.payload.len()).sum::<usize>() < COALESCE_BELOW
+        {
+            // Let the fan-out that woke us queue what else is on its way (a
+            // burst, the next event of a busy channel): one write for all.
+            tokio::task::yield_now().await;
+        }
         while w.batch.len() < MAX_BATCH && w.closing.is_none() {
             match rx.try_recv() {
                 Ok(item) => w.take(item),

@@ -141,9 +141,13 @@ impl Store {
             let options = sqlx::postgres::PgConnectOptions::from_str(url)
                 .context("parsing the PostgreSQL URL")?
                 .options([("plan_cache_mode", "force_custom_plan")]);
+            // No ping before each use: it is a round trip per query, and a
+            // connection found dead fails its query with an error (nothing
+            // is acknowledged that was not stored); the pool replaces it.
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await
                 .context("connecting to PostgreSQL")?;
