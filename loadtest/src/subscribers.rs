@@ -141,7 +141,7 @@ pub async fn run(args: SubscribersArgs) -> anyhow::Result<()> {
 
     // Open every connection, a bounded number at a time.
     let opened: Vec<anyhow::Result<Connection>> = futures_util::stream::iter(0..args.count)
-        .map(|_| open(&url, &args, &subscribe, tally.clone()))
+        .map(|_| open_retrying(&url, &args, &subscribe, tally.clone()))
         .buffer_unordered(args.concurrency)
         .collect()
         .await;
@@ -246,6 +246,27 @@ impl Order {
         match (self.next, self.ahead.last()) {
             (Some(next), Some(&max)) => max + 1 - next - self.ahead.len() as u64,
             _ => 0,
+        }
+    }
+}
+
+/// Like a client that is turned away while a server is still starting (nchan
+/// answers 503 until its Redis link is up): tries again, three times at most.
+async fn open_retrying(
+    url: &str,
+    args: &SubscribersArgs,
+    subscribe: &str,
+    tally: Arc<Mutex<Tally>>,
+) -> anyhow::Result<Connection> {
+    let mut tries = 0;
+    loop {
+        match open(url, args, subscribe, tally.clone()).await {
+            Err(e) if tries < 3 => {
+                tries += 1;
+                eprintln!("subscribers: connecting again after: {e:#}");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            result => return result,
         }
     }
 }
