@@ -181,6 +181,10 @@ pub struct PeersArgs {
     postgres: String,
     #[arg(long, default_value = "target/release/anpi")]
     anpi_bin: PathBuf,
+    /// Runtime worker threads per anpi instance (default: one per core; nchan
+    /// runs one worker per instance).
+    #[arg(long)]
+    anpi_threads: Option<usize>,
     /// Only print the section; leave BENCHMARKS.md alone.
     #[arg(long)]
     dry_run: bool,
@@ -352,6 +356,12 @@ async fn start(kind: PeerKind, args: &PeersArgs) -> anyhow::Result<Running> {
                         .env("REDIS_URL", &args.redis)
                         .env("ANPI_SAMPLE_DATA", "false")
                         .env("RUST_LOG", "warn")
+                        // Runtime threads per instance (tokio's own variable);
+                        // unset: one per core.
+                        .envs(
+                            args.anpi_threads
+                                .map(|n| ("TOKIO_WORKER_THREADS", n.to_string())),
+                        )
                         .stdout(Stdio::null())
                         .spawn()?,
                 );
