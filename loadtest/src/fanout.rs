@@ -36,7 +36,6 @@ const AREA: &str = "area:172022";
 /// How long a phase waits for its last deliveries.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// The server and `anpi token create` must share the key tokens are made with.
-const BENCH_SECRET: &str = "62656e63682d6f6e6c792d6e6f742d666f722d70726f64756374696f6e2d2d2d";
 
 #[derive(clap::Args, Clone)]
 pub struct FanoutArgs {
@@ -98,6 +97,46 @@ impl Pool {
             source,
         ])
         .await
+    }
+
+    /// `count` subscribers of `channel` (`--protocol`), in pools of at most
+    /// `per_pool`, the pools spread over `ports` in turn, each from its own
+    /// source address 127.0.0.<first_source + i>; returns once every one is
+    /// subscribed.
+    pub(crate) async fn connect_all(
+        ports: &[u16],
+        channel: &str,
+        protocol: &str,
+        count: usize,
+        per_pool: usize,
+        first_source: usize,
+    ) -> anyhow::Result<Vec<Pool>> {
+        let mut pools = Vec::new();
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(per_pool);
+            let i = pools.len();
+            let mut pool = Pool::spawn(&[
+                "--server",
+                &format!("127.0.0.1:{}", ports[i % ports.len()]),
+                "--channel",
+                channel,
+                "--count",
+                &n.to_string(),
+                "--source",
+                &format!("127.0.0.{}", first_source + i),
+                "--protocol",
+                protocol,
+            ])
+            .await?;
+            let ready = pool.line().await?;
+            if ready["failed"].as_u64() != Some(0) {
+                bail!("subscribers failed to connect to {channel}: {ready}");
+            }
+            pools.push(pool);
+            left -= n;
+        }
+        Ok(pools)
     }
 
     /// `anpi-loadtest subscribers` with these arguments.
@@ -434,7 +473,7 @@ async fn start_server(args: &FanoutArgs) -> anyhow::Result<Server> {
     command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("ANPI_SECRET", BENCH_SECRET)
+        .env("ANPI_SECRET", report::BENCH_SECRET)
         .env("ANPI_LIVE_MAX_CONNECTIONS", (args.hold + 100).to_string())
         .env("RUST_LOG", "warn")
         .env_remove("REDIS_URL")
@@ -455,25 +494,12 @@ async fn start_server(args: &FanoutArgs) -> anyhow::Result<Server> {
 /// area's shelter ids.
 async fn office(args: &FanoutArgs, base: &str) -> anyhow::Result<Office> {
     let db = args.work_dir.join("fanout.db");
-    let out = std::process::Command::new(&args.anpi_bin)
-        .args([
-            "token",
-            "create",
-            "--municipality",
-            "172022",
-            "--name",
-            "Fan-out benchmark",
-        ])
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("ANPI_SECRET", BENCH_SECRET)
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "anpi token create: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let token = String::from_utf8(out.stdout)?.trim().to_owned();
+    let token = report::office_token(
+        &args.anpi_bin,
+        &format!("sqlite://{}", db.display()),
+        "172022",
+        "Fan-out benchmark",
+    )?;
     let client = reqwest::Client::new();
     let listed: serde_json::Value = client
         .get(format!("{base}/v1/shelters?municipality=172022&limit=1000"))

@@ -139,22 +139,7 @@ async fn postgis(
     points: &[LatLon],
     anpi_answers: &[BTreeSet<String>],
 ) -> anyhow::Result<(Vec<Row>, f64, String)> {
-    let admin = sqlx::PgPool::connect(&args.postgres)
-        .await
-        .context("connecting to PostgreSQL")?;
-    sqlx::query("drop database if exists anpi_bench_geo")
-        .execute(&admin)
-        .await?;
-    sqlx::query("create database anpi_bench_geo")
-        .execute(&admin)
-        .await?;
-    admin.close().await;
-    let url = format!(
-        "{}/anpi_bench_geo",
-        args.postgres
-            .rsplit_once('/')
-            .map_or(args.postgres.as_str(), |(b, _)| b)
-    );
+    let url = report::fresh_database(&args.postgres, "anpi_bench_geo").await?;
     let pool = PgPoolOptions::new()
         .max_connections(64)
         .connect(&url)

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
-use sqlx::Connection;
 
 use crate::fanout::{Merged, Pool, start_perf, stop_perf};
 use crate::report;
@@ -30,7 +29,6 @@ const PER_POOL: usize = 9_500;
 const SATURATED_P99_US: u64 = 1_000_000;
 /// How long after the last publish deliveries may still arrive.
 const DRAIN_LIMIT: Duration = Duration::from_secs(15);
-const SECRET: &str = "62656e63682d6f6e6c792d6e6f742d666f722d70726f64756374696f6e2d2d2d";
 /// A municipality with no shelters: anpi's snapshot on subscribing is empty,
 /// as the peers send nothing on subscribing.
 const BENCH_AREA: &str = "131016";
@@ -327,32 +325,19 @@ async fn start(kind: PeerKind, args: &PeersArgs) -> anyhow::Result<Running> {
     };
     match kind {
         PeerKind::Anpi => {
-            let url = fresh_database(&args.postgres).await?;
-            let out = Command::new(&args.anpi_bin)
-                .args([
-                    "token",
-                    "create",
-                    "--municipality",
-                    BENCH_AREA,
-                    "--name",
-                    "Peers benchmark",
-                ])
-                .env("DATABASE_URL", &url)
-                .env("ANPI_SECRET", SECRET)
-                .output()?;
-            if !out.status.success() {
-                bail!(
-                    "anpi token create: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            running.token = Some(String::from_utf8(out.stdout)?.trim().to_owned());
+            let url = report::fresh_database(&args.postgres, "anpi_bench_peers").await?;
+            running.token = Some(report::office_token(
+                &args.anpi_bin,
+                &url,
+                BENCH_AREA,
+                "Peers benchmark",
+            )?);
             for port in ports {
                 running.children.push(
                     Command::new(&args.anpi_bin)
                         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
                         .env("DATABASE_URL", &url)
-                        .env("ANPI_SECRET", SECRET)
+                        .env("ANPI_SECRET", report::BENCH_SECRET)
                         .env("REDIS_URL", &args.redis)
                         .env("ANPI_SAMPLE_DATA", "false")
                         .env("RUST_LOG", "warn")
@@ -431,20 +416,6 @@ async fn wait_listening(port: u16) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("nothing listens on port {port} after 60 s")
-}
-
-async fn fresh_database(postgres: &str) -> anyhow::Result<String> {
-    let mut admin = sqlx::PgConnection::connect(postgres).await?;
-    sqlx::query("drop database if exists anpi_bench_peers with (force)")
-        .execute(&mut admin)
-        .await?;
-    sqlx::query("create database anpi_bench_peers")
-        .execute(&mut admin)
-        .await?;
-    let (server, _) = postgres
-        .rsplit_once('/')
-        .context("a PostgreSQL URL ends with /database")?;
-    Ok(format!("{server}/anpi_bench_peers"))
 }
 
 /// What one peer did in one measured phase.
@@ -549,42 +520,19 @@ impl Publisher {
     }
 }
 
-/// Subscriber pools against both instances.
+/// Subscriber pools against both instances, half on each.
 async fn connect(args: &PeersArgs, running: &Running) -> anyhow::Result<Vec<Pool>> {
-    let mut pools = Vec::new();
     let total = args.subscribers();
-    let mut left = total;
-    let mut i = 0;
-    while left > 0 {
-        let count = left.min(PER_POOL).min(total.div_ceil(2));
-        let port = running.ports[i % 2];
-        let source = format!("127.0.0.{}", 10 + i);
-        let channel = running.channel();
-        let mut pool = Pool::spawn(&[
-            "--server",
-            &format!("127.0.0.1:{port}"),
-            "--channel",
-            &channel,
-            "--count",
-            &count.to_string(),
-            "--source",
-            &source,
-            "--protocol",
-            running.protocol(),
-        ])
-        .await?;
-        let ready = pool.line().await?;
-        if ready["failed"].as_u64() != Some(0) {
-            bail!(
-                "{}: subscribers failed to connect: {ready}",
-                running.kind.name()
-            );
-        }
-        pools.push(pool);
-        left -= count;
-        i += 1;
-    }
-    Ok(pools)
+    Pool::connect_all(
+        &running.ports,
+        &running.channel(),
+        running.protocol(),
+        total,
+        PER_POOL.min(total.div_ceil(2)),
+        10,
+    )
+    .await
+    .with_context(|| running.kind.name())
 }
 
 async fn delivered_so_far(pools: &mut [Pool]) -> anyhow::Result<u64> {
@@ -838,11 +786,18 @@ fn markdown(args: &PeersArgs, results: &[(PeerKind, Vec<Repetition>)]) -> String
             .map(|c| format!(" --ceiling {c:.0}"))
             .unwrap_or_default(),
     );
-    let _ = writeln!(
-        s,
-        "Each peer runs as two instances on one Redis, half the subscribers on each, the publisher posting to the first over HTTP, one message after another (in S3 the ten of a burst at once, as from ten publishers). Every repetition starts the peers afresh; the peers take turns within a repetition. Per phase: {} s warm-up (not counted), {} s measured. Values are the median over {} repetitions, the range in brackets. Latency runs from the publisher's stamp to the subscriber's receipt; \"to the last\" is, per message, the latest of its deliveries. CPU is the servers' plus Redis's, from /proc; write syscalls (`write`, `writev`, `sendto`, `sendmsg` of the servers, by `perf stat`) give frames per write.\n",
-        args.warmup, args.seconds, args.repetitions
-    );
+    if args.scenario == Scenario::Hold {
+        let _ = writeln!(
+            s,
+            "Each peer runs as two instances on one Redis, half the subscribers on each; nothing is published. Memory is the servers' resident size after the hold minus before the first connection, per connection.\n"
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "Each peer runs as two instances on one Redis, half the subscribers on each, the publisher posting to the first over HTTP, one message after another (in S3 the ten of a burst at once, as from ten publishers). Every repetition starts the peers afresh; the peers take turns within a repetition. Per phase: {} s warm-up (not counted), {} s measured. Values are the median over {} repetitions, the range in brackets. Latency runs from the publisher's stamp to the subscriber's receipt; \"to the last\" is, per message, the latest of its deliveries. CPU is the servers' plus Redis's, from /proc; write syscalls (`write`, `writev`, `sendto`, `sendmsg` of the servers, by `perf stat`) give frames per write.\n",
+            args.warmup, args.seconds, args.repetitions
+        );
+    }
     if args.scenario == Scenario::Hold {
         hold_table(&mut s, args, results);
     } else {

@@ -1,8 +1,69 @@
 //! What every scenario's report shares: the machine it ran on, the server it
 //! started, and its section of `BENCHMARKS.md`.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::Connection;
+
+/// The `ANPI_SECRET` every benchmark's anpi runs with (never production's).
+pub const BENCH_SECRET: &str = "62656e63682d6f6e6c792d6e6f742d666f722d70726f64756374696f6e2d2d2d";
+
+/// An office token for `municipality`, made with `anpi token create` on the
+/// database at `database_url`.
+pub fn office_token(
+    anpi_bin: &Path,
+    database_url: &str,
+    municipality: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let out = Command::new(anpi_bin)
+        .args([
+            "token",
+            "create",
+            "--municipality",
+            municipality,
+            "--name",
+            name,
+        ])
+        .env("DATABASE_URL", database_url)
+        .env("ANPI_SECRET", BENCH_SECRET)
+        .output()
+        .with_context(|| format!("running {}", anpi_bin.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "anpi token create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+/// Drops and makes database `name` (one of the benchmarks' own, a plain
+/// identifier) on the PostgreSQL server of `admin_url`; the new database's URL.
+pub async fn fresh_database(admin_url: &str, name: &'static str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "not a plain database name: {name}"
+    );
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "drop database if exists {name} with (force)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+        .execute(&mut admin)
+        .await?;
+    let (server, _) = admin_url
+        .rsplit_once('/')
+        .context("a PostgreSQL URL ends with /database")?;
+    Ok(format!("{server}/{name}"))
+}
 
 /// The first line a command prints, or nothing.
 pub fn command_line(cmd: &str, args: &[&str]) -> String {

@@ -27,8 +27,6 @@ use crate::fanout::{Merged, Pool};
 use crate::report;
 use crate::subscribers::Report;
 
-const SECRET: &str = "62656e63682d6f6e6c792d6e6f742d666f722d70726f64756374696f6e2d2d2d";
-
 #[derive(clap::Args, Clone)]
 pub struct SurgeArgs {
     /// Concurrent clients (each a keep-alive connection sending one check-in
@@ -109,13 +107,7 @@ pub async fn run(args: SurgeArgs) -> anyhow::Result<()> {
         &PATHS[..]
     };
     for &(batch, writers) in paths {
-        sqlx::query("drop database if exists anpi_bench_surge with (force)")
-            .execute(&mut admin)
-            .await?;
-        sqlx::query("create database anpi_bench_surge")
-            .execute(&mut admin)
-            .await?;
-        let url = database_url(&args.postgres)?;
+        let url = report::fresh_database(&args.postgres, "anpi_bench_surge").await?;
         let outcome = one_run(&args, &url, batch, writers).await?;
         println!(
             "batch {batch} × {writers}: {} acknowledged ({} in the sustained window), {} × 503, {} errors, p50 {:.1} ms p99 {:.1} ms, stored {}",
@@ -150,41 +142,13 @@ pub async fn run(args: SurgeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The same server, database `anpi_bench_surge`.
-fn database_url(base: &str) -> anyhow::Result<String> {
-    let (server, _) = base
-        .rsplit_once('/')
-        .context("a PostgreSQL URL ends with /database")?;
-    Ok(format!("{server}/anpi_bench_surge"))
-}
-
 async fn one_run(
     args: &SurgeArgs,
     url: &str,
     batch: usize,
     writers: usize,
 ) -> anyhow::Result<Outcome> {
-    let token = {
-        let out = std::process::Command::new(&args.anpi_bin)
-            .args([
-                "token",
-                "create",
-                "--municipality",
-                "172022",
-                "--name",
-                "Surge benchmark",
-            ])
-            .env("DATABASE_URL", url)
-            .env("ANPI_SECRET", SECRET)
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "anpi token create: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        String::from_utf8(out.stdout)?.trim().to_owned()
-    };
+    let token = report::office_token(&args.anpi_bin, url, CITY, "Surge benchmark")?;
     let port = report::free_port()?;
     let mut server = std::process::Command::new(&args.anpi_bin);
     if args.residents > 0 {
@@ -195,7 +159,7 @@ async fn one_run(
     let mut server = server
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", url)
-        .env("ANPI_SECRET", SECRET)
+        .env("ANPI_SECRET", report::BENCH_SECRET)
         .env("ANPI_CHECKIN_BATCH", batch.to_string())
         .env("ANPI_CHECKIN_WRITERS", writers.to_string())
         // One generator address and unique phones: the limits are not what is measured.
@@ -282,29 +246,8 @@ async fn one_run(
 
 /// S6: the residents, subscribed to the city's shelters.
 async fn residents(args: &SurgeArgs, port: u16) -> anyhow::Result<Vec<Pool>> {
-    let mut pools = Vec::new();
-    let mut left = args.residents;
-    while left > 0 {
-        let count = left.min(PER_POOL);
-        let mut pool = Pool::spawn(&[
-            "--server",
-            &format!("127.0.0.1:{port}"),
-            "--channel",
-            &format!("area:{CITY}"),
-            "--count",
-            &count.to_string(),
-            "--source",
-            &format!("127.0.0.{}", 20 + pools.len()),
-        ])
-        .await?;
-        let ready = pool.line().await?;
-        if ready["failed"].as_u64() != Some(0) {
-            bail!("residents failed to connect: {ready}");
-        }
-        pools.push(pool);
-        left -= count;
-    }
-    Ok(pools)
+    let channel = format!("area:{CITY}");
+    Pool::connect_all(&[port], &channel, "anpi", args.residents, PER_POOL, 20).await
 }
 
 /// S6: the office posting occupancy, round-robin over the city's shelters,
