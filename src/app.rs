@@ -36,11 +36,16 @@ pub struct AppState {
     pub checkin_limits: CheckinLimits,
     /// The domain of this repository's PFIF record ids.
     pub pfif_domain: String,
+    /// Bearer token for `/metrics`; without one, only loopback clients may read it.
+    pub metrics_token: Option<String>,
 }
 
 /// Request-size limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// Every body but an official's upload (JSON: check-ins, updates).
+    pub max_json_bytes: usize,
+    /// An official's CSV or PFIF upload, read only after the token is checked.
     pub max_upload_bytes: usize,
 }
 
@@ -96,6 +101,7 @@ impl App {
                 secret: Arc::new(secret),
                 metrics: prometheus(),
                 limits: Limits {
+                    max_json_bytes: config.max_json_bytes,
                     max_upload_bytes: config.max_upload_bytes,
                 },
                 purge_after: chrono::TimeDelta::days(config.purge_after_days.into()),
@@ -105,6 +111,7 @@ impl App {
                     config.checkin_per_address,
                 ),
                 pfif_domain: config.pfif_domain.clone(),
+                metrics_token: config.metrics_token.as_ref().map(|t| t.0.clone()),
             },
         })
     }

@@ -25,10 +25,24 @@ struct Job {
     answer: oneshot::Sender<Result<Committed, WriteFailed>>,
 }
 
-/// The batch could not be stored; nothing of it was.
+/// The check-in could not be stored; nothing of it was.
 #[derive(Clone, Debug, thiserror::Error)]
-#[error("the check-in could not be stored: {0}")]
-pub struct WriteFailed(String);
+#[error("the check-in could not be stored: {reason}")]
+pub struct WriteFailed {
+    reason: String,
+    /// The database refused this check-in's own content: retrying it will
+    /// not help (otherwise the database was away or overloaded).
+    pub refused: bool,
+}
+
+impl WriteFailed {
+    fn new(reason: impl Into<String>, refused: bool) -> Self {
+        WriteFailed {
+            reason: reason.into(),
+            refused,
+        }
+    }
+}
 
 /// Why a check-in was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +108,7 @@ impl CheckinWriter {
         metrics::gauge!("anpi_checkin_queue").set(waiting as f64);
         match answered.await {
             Ok(result) => Ok(result?),
-            Err(_) => Err(WriteFailed("the writer stopped".into()).into()),
+            Err(_) => Err(WriteFailed::new("the writer stopped", false).into()),
         }
     }
 }
@@ -137,43 +151,90 @@ async fn write_batch(
     let (requests, answers): (Vec<_>, Vec<_>) =
         jobs.into_iter().map(|j| (j.request, j.answer)).unzip();
     metrics::histogram!("anpi_checkin_batch_size").record(requests.len() as f64);
-    match store.commit_checkins(&requests).await {
-        Ok(outcomes) => {
-            for ((request, answer), outcome) in requests.iter().zip(answers).zip(outcomes) {
-                if let Committed::New { receipt, people } = &outcome {
-                    metrics::counter!("anpi_checkins_stored_total").increment(people.len() as u64);
-                    let _ = changed.send(request.incident_id.clone());
-                    for person in people {
-                        let own = person.token == receipt.person_token;
-                        let event = json!({
-                            "person_token": person.token,
-                            "name": person.report.name,
-                            "phone_last4": person.report.phone_last4,
-                            "statuses": person.report.statuses,
-                            "shelter_id": request.shelter_id,
-                            "message": if own { request.message.as_deref() } else { None },
-                            "recorded_at": receipt.recorded_at,
-                        });
-                        // The person's own channel, and each family waiting
-                        // on a look-up that matches them.
-                        let channels = std::iter::once(&person.token).chain(&person.watchers);
-                        for token in channels {
-                            live.publish_later(Channel::Person(token.clone()), "checkin", &event);
-                        }
-                    }
+    let outcomes = commit_apart(store, &requests).await;
+    for ((request, answer), outcome) in requests.iter().zip(answers).zip(outcomes) {
+        if let Ok(Committed::New { receipt, people }) = &outcome {
+            metrics::counter!("anpi_checkins_stored_total").increment(people.len() as u64);
+            let _ = changed.send(request.incident_id.clone());
+            for person in people {
+                let own = person.token == receipt.person_token;
+                let event = json!({
+                    "person_token": person.token,
+                    "name": person.report.name,
+                    "phone_last4": person.report.phone_last4,
+                    "statuses": person.report.statuses,
+                    "shelter_id": request.shelter_id,
+                    "message": if own { request.message.as_deref() } else { None },
+                    "recorded_at": receipt.recorded_at,
+                });
+                // The person's own channel, and each family waiting
+                // on a look-up that matches them.
+                let channels = std::iter::once(&person.token).chain(&person.watchers);
+                for token in channels {
+                    live.publish_later(Channel::Person(token.clone()), "checkin", &event);
                 }
-                let _ = answer.send(Ok(outcome));
             }
         }
-        Err(e) => {
-            tracing::error!(error = %e, batch = requests.len(), "check-in batch not stored");
-            // A moment for a database that is restarting; the clients retry.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            for answer in answers {
-                let _ = answer.send(Err(WriteFailed(e.to_string())));
+        let _ = answer.send(outcome);
+    }
+}
+
+/// Commits `requests`, one outcome each. When the database refuses a batch
+/// because of what is in it (a value it cannot store, a constraint), the
+/// batch is split in halves and each retried, so one bad row fails only
+/// itself and never the other people's check-ins written with it. When the
+/// database cannot be reached, nothing is retried here: every request of the
+/// batch is answered 503 and its client retries.
+async fn commit_apart(
+    store: &Store,
+    requests: &[CheckinRequest],
+) -> Vec<Result<Committed, WriteFailed>> {
+    let mut outcomes: Vec<Option<Result<Committed, WriteFailed>>> =
+        requests.iter().map(|_| None).collect();
+    let mut pending = Vec::with_capacity(8);
+    pending.push(0..requests.len());
+    while let Some(range) = pending.pop() {
+        match store.commit_checkins(&requests[range.clone()]).await {
+            Ok(committed) => {
+                for (i, c) in range.zip(committed) {
+                    outcomes[i] = Some(Ok(c));
+                }
+            }
+            Err(e) if range.len() > 1 && refused_for_content(&e) => {
+                metrics::counter!("anpi_checkin_batches_split_total").increment(1);
+                let mid = range.start + range.len() / 2;
+                // Second half pushed first: the first half is tried first.
+                pending.push(mid..range.end);
+                pending.push(range.start..mid);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = range.len(), "check-ins not stored");
+                let refused = refused_for_content(&e);
+                if !refused {
+                    // A moment for a database that is restarting; the clients retry.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                for i in range {
+                    outcomes[i] = Some(Err(WriteFailed::new(e.to_string(), refused)));
+                }
             }
         }
     }
+    outcomes
+        .into_iter()
+        .map(|o| o.expect("every request has an outcome"))
+        .collect()
+}
+
+/// The database refused the statement because of the data in it (PostgreSQL
+/// SQLSTATE class 22 "data exception", or a constraint), rather than being
+/// unreachable or overloaded: retrying the same rows would fail the same way.
+fn refused_for_content(e: &sqlx::Error) -> bool {
+    let Some(db) = e.as_database_error() else {
+        return false;
+    };
+    !matches!(db.kind(), sqlx::error::ErrorKind::Other)
+        || db.code().is_some_and(|code| code.starts_with("22"))
 }
 
 /// Publishes `incident.stats` for the incidents that had check-ins since the

@@ -28,6 +28,23 @@ impl std::fmt::Debug for DbConfig {
     }
 }
 
+/// A secret setting: `Debug` never shows it.
+#[derive(Clone)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("…")
+    }
+}
+
+impl std::str::FromStr for Redacted {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Redacted(s.to_owned()))
+    }
+}
+
 /// The URL without its password, for logs.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -54,9 +71,15 @@ pub struct ServeConfig {
     #[arg(long, env = "ANPI_SAMPLE_DATA", default_value_t = true, action = clap::ArgAction::Set)]
     pub sample_data: bool,
 
-    /// Largest CSV upload accepted, in bytes (a national list is a few MB).
+    /// Largest CSV or PFIF upload accepted from an official, in bytes (a
+    /// national list is a few MB).
     #[arg(long, env = "ANPI_MAX_UPLOAD_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_upload_bytes: usize,
+
+    /// Largest body of any other request (JSON), in bytes: anyone may send
+    /// one, so it is small.
+    #[arg(long, env = "ANPI_MAX_JSON_BYTES", default_value_t = 64 * 1024)]
+    pub max_json_bytes: usize,
 
     /// Days after an incident closes until its check-ins' personal data is
     /// deleted (counts by status survive).
@@ -89,6 +112,12 @@ pub struct ServeConfig {
     /// hundreds behind one); past it, 429.
     #[arg(long, env = "ANPI_CHECKIN_PER_ADDRESS", default_value_t = 600)]
     pub checkin_per_address: u32,
+
+    /// Bearer token Prometheus sends to read `/metrics`. Without it only
+    /// clients on this machine may read them (behind a proxy on the same
+    /// host, set it).
+    #[arg(long, env = "ANPI_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Redacted>,
 
     #[command(flatten)]
     pub live: LiveConfig,
@@ -155,6 +184,7 @@ impl Default for ServeConfig {
             },
             sample_data: true,
             max_upload_bytes: 64 * 1024 * 1024,
+            max_json_bytes: 64 * 1024,
             purge_after_days: 30,
             checkin_queue: 20_000,
             checkin_batch: 512,
@@ -162,6 +192,7 @@ impl Default for ServeConfig {
             pfif_domain: "anpi.local".into(),
             checkin_per_phone: 10,
             checkin_per_address: 600,
+            metrics_token: None,
             live: LiveConfig::default(),
         }
     }

@@ -22,6 +22,9 @@ const READ_NAMESPACES: [&str; 3] = [
 ];
 /// Longest text anpi keeps of an imported field.
 const MAX_TEXT_CHARS: usize = 2000;
+/// A name as long as a check-in's may be: names are looked up exactly, and
+/// a longer one is not a name.
+const MAX_NAME_CHARS: usize = 100;
 
 /// A record about a person sought or found.
 #[derive(Clone, Debug, PartialEq)]
@@ -184,7 +187,9 @@ pub fn read(xml: &str) -> Result<Document, Vec<FieldError>> {
                     notes.push(n);
                 }
             }
-            let full_name = fields.required("full_name", &mut errors);
+            let full_name = fields
+                .required("full_name", &mut errors)
+                .filter(|_| fields.within("full_name", MAX_NAME_CHARS, &mut errors));
             if let (Some(person_record_id), Some(full_name)) = (person_record_id, full_name) {
                 document.persons.push(PersonRecord {
                     person_record_id,
@@ -310,6 +315,18 @@ impl Fields {
     fn text(&self, name: &str) -> Option<String> {
         let (_, v) = self.values.iter().find(|(n, _)| n == name)?;
         (!v.is_empty()).then(|| v.chars().take(MAX_TEXT_CHARS).collect())
+    }
+
+    /// Whether the field as given (before any cut) is at most `max` characters.
+    fn within(&self, name: &str, max: usize, errors: &mut Vec<FieldError>) -> bool {
+        let Some((_, v)) = self.values.iter().find(|(n, _)| n == name) else {
+            return true;
+        };
+        let ok = v.chars().nth(max).is_none();
+        if !ok {
+            errors.push(self.error(name, format!("at most {max} characters")));
+        }
+        ok
     }
 
     fn required(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<String> {

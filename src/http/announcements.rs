@@ -55,7 +55,7 @@ fn municipality(code: &str) -> Result<MunicipalityCode, ApiError> {
     post,
     path = "/v1/municipalities/{code}/announcements",
     tag = "announcements",
-    params(("code" = String, Path, description = "Municipality code, e.g. 172022")),
+    params(("code" = String, Path, description = "Municipality code (JIS X 0402, six digits whose last is the check digit), e.g. 172022", pattern = "^[0-9]{6}$")),
     request_body = AnnouncementRequest,
     security(("official" = [])),
     responses(
@@ -113,7 +113,7 @@ pub async fn post_announcement(
     get,
     path = "/v1/municipalities/{code}/announcements",
     tag = "announcements",
-    params(("code" = String, Path, description = "Municipality code, e.g. 172022"), ListQuery),
+    params(("code" = String, Path, description = "Municipality code (JIS X 0402, six digits whose last is the check digit), e.g. 172022", pattern = "^[0-9]{6}$"), ListQuery),
     responses(
         (status = 200, body = AnnouncementList),
         (status = 400, body = Problem, content_type = "application/problem+json"),

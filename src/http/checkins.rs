@@ -42,6 +42,7 @@ pub struct CheckinBody {
     phone: String,
     name: String,
     /// Several at once: safe, injured, need_help, at_home, at_shelter, evacuating, not_in_area.
+    #[schema(min_items = 1)]
     statuses: Vec<String>,
     /// Required with `at_shelter`.
     shelter_id: Option<String>,
@@ -57,6 +58,7 @@ pub struct CheckinBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MemberBody {
     name: String,
+    #[schema(min_items = 1)]
     statuses: Vec<String>,
 }
 
@@ -76,6 +78,7 @@ pub struct MemberBody {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The incident is closed, or the key was used for another check-in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The database refused this check-in's content; nothing was recorded", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many check-ins from this address or under this phone; retry after the given seconds", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many check-ins waiting; retry after the given seconds", body = Problem, content_type = "application/problem+json"),
     )
@@ -120,6 +123,12 @@ pub async fn check_in(
             "too many check-ins are waiting to be stored; nothing was recorded".into(),
             1,
         )),
+        Err(SubmitError::Failed(e)) if e.refused => {
+            Err(ApiError::Unprocessable(vec![FieldError::new(
+                "body",
+                "this check-in cannot be stored as sent; nothing was recorded",
+            )]))
+        }
         Err(SubmitError::Failed(e)) => {
             tracing::error!(error = %e, "check-in not stored");
             Err(ApiError::Unavailable(

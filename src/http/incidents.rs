@@ -36,7 +36,9 @@ pub struct IncidentRequest {
     name: String,
     /// flood, landslide, storm_surge, earthquake, tsunami, fire, inland_flood or volcano.
     hazard: String,
-    /// Municipality codes it covers; the token must act on every one.
+    /// Municipality codes it covers (JIS X 0402: six digits, the last a
+    /// check digit); the token must act on every one.
+    #[schema(min_items = 1, max_items = 100)]
     municipalities: Vec<String>,
     /// RFC 3339; by default now.
     started_at: Option<String>,

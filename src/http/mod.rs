@@ -16,7 +16,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
+use crate::error::ApiError;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -53,12 +54,22 @@ impl Modify for OfficialToken {
                 "official",
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
             );
+        // `ANPI_METRICS_TOKEN`, for Prometheus.
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "metrics",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
     }
 }
 
 /// The whole application router, with its state.
 pub fn router(state: AppState) -> Router {
-    let upload_limit = state.limits.max_upload_bytes;
+    // Uploads (CSV, PFIF) read their own, larger allowance after the token
+    // is checked (`extract::CsvBody`); every other body gets this one.
+    let body_limit = state.limits.max_json_bytes;
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(shelters::router())
         .merge(incidents::router())
@@ -77,7 +88,8 @@ pub fn router(state: AppState) -> Router {
     )
     .route_layer(middleware::from_fn(track_requests))
     .fallback(ui::serve_asset)
-    .layer(DefaultBodyLimit::max(upload_limit))
+    .layer(middleware::from_fn(refuse_unreadable_uri))
+    .layer(DefaultBodyLimit::max(body_limit))
     .layer(CompressionLayer::new())
     .layer(TraceLayer::new_for_http())
     .with_state(state)
@@ -99,7 +111,71 @@ fn describe_itself(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
     openapi
         .paths
         .add_path_operation("/v1/openapi.json", vec![HttpMethod::Get], operation);
+    answers_every_route_can_give(&mut openapi);
     openapi
+}
+
+/// Answers that come from layers rather than handlers, added to every
+/// operation they can reach so the document does not under-promise: 400 for
+/// a path or query that is not text (`refuse_unreadable_uri`), 413 for a body
+/// over its limit and 415 for a body of another type.
+fn answers_every_route_can_give(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::response::ResponseBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+    let problem = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            responses.entry("400".into()).or_insert_with(|| {
+                problem("The path or query is not UTF-8 text, or holds a NUL character")
+            });
+            if operation.request_body.is_some() {
+                responses
+                    .entry("413".into())
+                    .or_insert_with(|| problem("The body is larger than this endpoint takes"));
+                responses
+                    .entry("415".into())
+                    .or_insert_with(|| problem("The body is not of the type this endpoint reads"));
+            }
+        }
+    }
+}
+
+/// A path or query that does not decode to UTF-8 text, or that holds a NUL
+/// (U+0000, which PostgreSQL cannot store and no person types), is refused
+/// here for every route alike, as problem+json naming which part is wrong.
+async fn refuse_unreadable_uri(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    for (part, raw) in [("path", Some(uri.path())), ("query", uri.query())] {
+        let Some(raw) = raw else { continue };
+        let decoded = percent_encoding::percent_decode_str(raw);
+        let message = match decoded.decode_utf8() {
+            Err(_) => "is not UTF-8 text once percent-decoded",
+            Ok(text) if text.contains('\0') => "must not contain the NUL character (%00)",
+            Ok(_) => continue,
+        };
+        return ApiError::field(part, message).into_response();
+    }
+    next.run(request).await
 }
 
 /// Counts and times every request by route template (never the raw path, so

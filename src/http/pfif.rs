@@ -4,7 +4,6 @@
 //! data of everyone in the incident.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +12,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::extract::XmlBody;
 use crate::app::AppState;
 use crate::domain::person::Status;
 use crate::error::{ApiError, FieldError, Problem};
@@ -157,7 +157,7 @@ pub async fn import_pfif(
     State(state): State<AppState>,
     Path(id): Path<String>,
     official: Official,
-    body: Bytes,
+    XmlBody(body): XmlBody,
 ) -> Result<Json<ImportCounts>, ApiError> {
     let incident = incident_for(&state, &official, &id).await?;
     if let Some(at) = incident.closed_at {

@@ -37,13 +37,27 @@ pub enum FileError {
     Header(String),
     #[error("the file is empty: it needs a header line")]
     Empty,
+    #[error("the file has more than {MAX_ROWS} rows; split it")]
+    TooManyRows,
 }
+
+/// Rows one upload may hold: Japan's whole national list is about 110,000
+/// sites, so this is room for all of it and a bound on what one request
+/// makes the server hold in memory.
+pub const MAX_ROWS: usize = 200_000;
 
 /// UTF-8 with or without BOM, else Shift_JIS (CP932, as encoding_rs reads it).
 pub fn decode(bytes: &[u8]) -> Result<String, FileError> {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(FileError::Encoding(
             "the file is UTF-16; save it as UTF-8 or Shift_JIS".into(),
+        ));
+    }
+    if bytes.contains(&0) {
+        // No spreadsheet writes NUL bytes in text; a file with them is
+        // binary or damaged, and PostgreSQL could not store them anyway.
+        return Err(FileError::Encoding(
+            "the file contains NUL bytes: it is not a text CSV".into(),
         ));
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -93,6 +107,9 @@ impl Table {
             .collect();
         let mut rows = Vec::new();
         for record in records {
+            if rows.len() == MAX_ROWS {
+                return Err(FileError::TooManyRows);
+            }
             match record {
                 Ok(r) => {
                     let line = r.position().map_or(0, |p| p.line());

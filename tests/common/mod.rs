@@ -283,7 +283,12 @@ impl TestApp {
         content_type: &str,
         body: impl Into<reqwest::Body>,
     ) -> reqwest::Response {
-        let request = if path.ends_with("/shelter-status") {
+        let request = if path
+            .split('?')
+            .next()
+            .unwrap_or(path)
+            .ends_with("/shelter-status")
+        {
             self.client.put(self.url(path))
         } else {
             self.client.post(self.url(path))
