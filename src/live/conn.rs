@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tokio_tungstenite::tungstenite::{self, Bytes, Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
@@ -206,7 +206,12 @@ where
                     goodbye = Some((code, ""));
                     break;
                 }
-                None | Some(Err(_)) => break,
+                Some(Err(e)) => {
+                    tracing::debug!(conn, error = %e, "cannot read the client; closing");
+                    goodbye = close_for(&e);
+                    break;
+                }
+                None => break,
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
             Some((channel, since)) = recover_rx.recv() => session.catch_up_again(channel, since).await,
@@ -242,6 +247,20 @@ where
         }
     }
     drop(admission);
+}
+
+/// The close code and reason for a frame tungstenite could not read, or
+/// `None` when the client is simply gone (end of stream, reset) and there is
+/// no one to tell.
+fn close_for(error: &tungstenite::Error) -> Option<(u16, &'static str)> {
+    use tungstenite::error::{Error, ProtocolError};
+    match error {
+        Error::Capacity(_) => Some((CloseCode::Size.into(), "message too big")),
+        Error::Utf8(_) => Some((CloseCode::Invalid.into(), "text is not valid UTF-8")),
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        Error::Protocol(_) => Some((CloseCode::Protocol.into(), "protocol error")),
+        _ => None,
+    }
 }
 
 /// The reading half of the socket, for tungstenite. It also answers pings
