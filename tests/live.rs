@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::procs::{self, Instance};
 use common::ws::Ws;
 use common::{Backend, TestApp, TestDb};
 use futures_util::SinkExt;
@@ -455,4 +456,161 @@ async fn a_later_subscriber_gets_a_snapshot_with_the_latest_change() {
     assert_eq!(after["seq"], event["seq"]);
     assert_eq!(occupancy_in(&after), Some(json!(77)));
     app.stop().await;
+}
+
+/// The value of an unlabelled metric in `/metrics` of the service at `base`.
+async fn metric(http: &reqwest::Client, base: &str, name: &str) -> f64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+/// Polls `/metrics` until `name` is `wanted` (a bounded wait for the server
+/// to catch up, not a timing assertion).
+async fn until_metric(http: &reqwest::Client, base: &str, name: &str, wanted: f64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = metric(http, base, name).await;
+        if value == wanted {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} is still {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A client with a tiny receive window, so that the server's writes to it
+/// block soon once it stops reading.
+async fn stalling_client(base: &str) -> Ws {
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let (stream, _) = tokio_tungstenite::client_async(
+        format!("ws://{addr}/v1/live"),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .unwrap();
+    Ws { stream }
+}
+
+/// Every way a connection ends, many times over, against the service as a
+/// real process: client closes with and without a code, resets, plain
+/// drops, and a client closed by the server for being too slow. Nothing
+/// panics, every connection is let go, and the process still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_way_a_connection_ends_leaves_the_service_without_a_panic() {
+    use tokio_tungstenite::MaybeTlsStream;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+    const EACH: usize = 6;
+    let db = TestDb::new(Backend::Sqlite).await;
+    // A small queue, so the client that stops reading overflows it soon.
+    let env = [
+        ("DATABASE_URL", db.url.clone()),
+        ("ANPI_LIVE_QUEUE", "4".to_owned()),
+    ];
+    let mut instance = Instance::start(&env);
+    let base = instance.base.clone();
+    let token = procs::token(&db.url, NANAO);
+    let http = reqwest::Client::new();
+    let area = json!({"channels": [format!("area:{NANAO}")]});
+
+    let mut closers = Vec::new();
+    for code in [Some(1000), Some(1001), Some(4000), None] {
+        for _ in 0..EACH {
+            let mut ws = Ws::connect(&base).await;
+            ws.subscribe(area.clone()).await;
+            closers.push((code, ws));
+        }
+    }
+    // Resets and drops, half of them with a snapshot on its way to them (so
+    // the writer may be the one to find the socket gone).
+    let mut resets = Vec::new();
+    let mut drops = Vec::new();
+    for i in 0..2 * EACH {
+        for gone in [&mut resets, &mut drops] {
+            let mut ws = Ws::connect(&base).await;
+            if i % 2 == 0 {
+                let mut command = area.clone();
+                command["op"] = json!("subscribe");
+                ws.send(command).await;
+            }
+            gone.push(ws);
+        }
+    }
+    // The stalled client asks for snapshot after snapshot (more than the
+    // socket buffers hold) and reads none of them.
+    let mut stalled = stalling_client(&base).await;
+    for _ in 0..100 {
+        let mut command = area.clone();
+        command["op"] = json!("subscribe");
+        stalled.send(command).await;
+    }
+    let total = closers.len() + resets.len() + drops.len() + 1;
+    assert_eq!(
+        metric(&http, &base, "anpi_live_connections").await,
+        total as f64
+    );
+
+    // News for it too: its queue overflows and the server lets it go.
+    let mut posted = 0;
+    while metric(&http, &base, "anpi_live_slow_clients_total").await < 1.0 {
+        assert!(posted < 1000, "the stalled client was never let go");
+        for _ in 0..5 {
+            let r = http
+                .post(format!("{base}/v1/municipalities/{NANAO}/announcements"))
+                .bearer_auth(&token)
+                .json(&json!({"text": "給水車が市役所に到着しました。"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            posted += 1;
+        }
+    }
+    let code = stalled.closed().await;
+    assert!(matches!(code, None | Some(4008)), "{code:?}");
+
+    for (code, mut ws) in closers {
+        let frame = code.map(|c: u16| CloseFrame {
+            code: c.into(),
+            reason: "bye".into(),
+        });
+        ws.stream.close(frame).await.unwrap();
+        // A close without a code is answered with 1000 (normal).
+        assert_eq!(
+            ws.closed().await,
+            Some(code.unwrap_or(1000)),
+            "the close code echoed"
+        );
+    }
+    for ws in resets {
+        let MaybeTlsStream::Plain(tcp) = ws.stream.get_ref() else {
+            unreachable!("plain TCP")
+        };
+        // SO_LINGER 0: closing sends a TCP reset, no close frame, no FIN.
+        tcp.set_zero_linger().unwrap();
+        drop(ws);
+    }
+    drop(drops);
+
+    until_metric(&http, &base, "anpi_live_connections", 0.0).await;
+    assert!(instance.is_running(), "the service is still running");
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let log = instance.stop();
+    assert!(!log.contains("panicked"), "the service panicked:\n{log}");
 }

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tokio_tungstenite::tungstenite::{self, Bytes, Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
@@ -72,8 +72,9 @@ pub enum Out {
     Ping,
     /// The answer to a client's ping.
     Pong(Bytes),
-    /// The client closed: echo its close code, then stop.
-    Close(Option<u16>),
+    /// Say goodbye with this close code and reason, after what is queued,
+    /// then stop.
+    Close(u16, &'static str),
 }
 
 /// How a subscription catches up.
@@ -183,7 +184,7 @@ where
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut last_heard = Instant::now();
     let mut writer_ended = false;
-    let mut client_closed = None;
+    let mut goodbye = None;
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
@@ -200,10 +201,17 @@ where
                     let _ = session.me.queue.try_send(Out::Pong(payload));
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    client_closed = Some(frame.map(|f| u16::from(f.code)));
+                    // Echo the client's code (RFC 6455 §5.5.1).
+                    let code = frame.map_or(1000, |f| u16::from(f.code));
+                    goodbye = Some((code, ""));
                     break;
                 }
-                None | Some(Err(_)) => break,
+                Some(Err(e)) => {
+                    tracing::debug!(conn, error = %e, "cannot read the client; closing");
+                    goodbye = close_for(&e);
+                    break;
+                }
+                None => break,
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
             Some((channel, since)) = recover_rx.recv() => session.catch_up_again(channel, since).await,
@@ -223,17 +231,36 @@ where
     session.leave().await;
     if !writer_ended {
         // Let the writer say goodbye (a close frame) when there is one to say.
-        let goodbye = match client_closed {
-            Some(code) => session.me.queue.try_send(Out::Close(code)).is_ok(),
+        let saying = match goodbye {
+            Some((code, reason)) => session.me.queue.try_send(Out::Close(code, reason)).is_ok(),
             None => session.me.overflow.is_cancelled(),
         };
-        if goodbye {
-            let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
+        // A finished JoinHandle must not be polled again: stop and await the
+        // writer only when it has not finished saying goodbye.
+        let said = saying
+            && tokio::time::timeout(Duration::from_secs(2), &mut writer)
+                .await
+                .is_ok();
+        if !said {
+            done.cancel();
+            let _ = writer.await;
         }
-        done.cancel();
-        let _ = writer.await;
     }
     drop(admission);
+}
+
+/// The close code and reason for a frame tungstenite could not read, or
+/// `None` when the client is simply gone (end of stream, reset) and there is
+/// no one to tell.
+fn close_for(error: &tungstenite::Error) -> Option<(u16, &'static str)> {
+    use tungstenite::error::{Error, ProtocolError};
+    match error {
+        Error::Capacity(_) => Some((CloseCode::Size.into(), "message too big")),
+        Error::Utf8(_) => Some((CloseCode::Invalid.into(), "text is not valid UTF-8")),
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        Error::Protocol(_) => Some((CloseCode::Protocol.into(), "protocol error")),
+        _ => None,
+    }
 }
 
 /// The reading half of the socket, for tungstenite. It also answers pings
@@ -543,8 +570,8 @@ struct Writer {
     /// too slow.
     hold_limit: usize,
     overflowed: bool,
-    /// The client closed with this code (or none): echo it and stop.
-    closing: Option<Option<u16>>,
+    /// The close frame to end with: its code and reason.
+    closing: Option<(u16, &'static str)>,
     batch: Vec<Outgoing>,
     /// Publish times of the events in `batch`, for the latency histogram.
     stamps: Vec<i64>,
@@ -561,7 +588,7 @@ impl Writer {
             Out::Pong(payload) => self
                 .batch
                 .push(Outgoing::new(OpCode::Control(Control::Pong), payload)),
-            Out::Close(code) => self.closing = Some(code),
+            Out::Close(code, reason) => self.closing = Some((code, reason)),
             Out::Opening(name) => {
                 let stream = self.streams.entry(name).or_insert_with(|| Stream {
                     epoch: Arc::from(""),
@@ -718,9 +745,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             overflow.cancel();
             break;
         }
-        if let Some(code) = w.closing {
-            // Echo the client's close (RFC 6455 §5.5.1), after what it was owed.
-            w.batch.push(Outgoing::close(code.unwrap_or(1000), ""));
+        if let Some((code, reason)) = w.closing {
+            // After what the client was owed.
+            w.batch.push(Outgoing::close(code, reason));
         }
         if w.batch.is_empty() {
             continue;

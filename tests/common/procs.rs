@@ -6,6 +6,8 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A port nothing listens on now (and, for cluster nodes, its bus port
@@ -176,6 +178,9 @@ impl RedisCluster {
 pub struct Instance {
     pub base: String,
     child: Child,
+    /// Everything the process wrote, stdout and stderr, line by line.
+    log: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl Instance {
@@ -187,18 +192,22 @@ impl Instance {
             .env_remove("ANPI_REDIS_CLUSTER")
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("anpi starts");
-        let stdout = child.stdout.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        // Reads the log; the first "listening" line names the address. Later
-        // lines are echoed so a failing test shows what the instance said.
-        std::thread::spawn(move || {
+        // Keeps the log; the first "listening" line names the address.
+        // Warnings, errors and all of stderr (panics) are echoed so a failing
+        // test shows what the instance said.
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stdout_log = log.clone();
+        let stdout_reader = std::thread::spawn(move || {
             let mut sent = false;
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in stdout.lines().map_while(Result::ok) {
+                stdout_log.lock().unwrap().push_str(&format!("{line}\n"));
                 if !sent
                     && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                     && v["fields"]["message"] == "listening"
@@ -210,13 +219,42 @@ impl Instance {
                 }
             }
         });
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let stderr_log = log.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                stderr_log.lock().unwrap().push_str(&format!("{line}\n"));
+                eprintln!("{line}");
+            }
+        });
         let addr = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("anpi logs the address it listens on");
         Instance {
             base: format!("http://{addr}"),
             child,
+            log,
+            readers: vec![stdout_reader, stderr_reader],
         }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("the process can be asked")
+            .is_none()
+    }
+
+    /// Kills the process and returns everything it wrote (read to the end:
+    /// nothing it wrote before it died is missing).
+    pub fn stop(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        self.log.lock().unwrap().clone()
     }
 }
 
