@@ -76,10 +76,18 @@ impl ShelterIndex {
         }
     }
 
-    /// Adds or replaces a shelter (after its write committed).
+    /// Adds or replaces a shelter (after its write committed). A state
+    /// older than the one held is ignored: a reload started by an earlier
+    /// change's `registry` event may finish after a later write was applied.
     pub fn upsert(&self, shelter: Shelter) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let id: Arc<str> = Arc::from(shelter.site.id.as_str());
+        if let Some(held) = inner.by_id.get(&id)
+            && let (Some(held_at), Some(new_at)) = (held.live.updated_at, shelter.live.updated_at)
+            && held_at > new_at
+        {
+            return;
+        }
         let new_location = shelter.site.location;
         // None: not indexed before; Some(None): known but without coordinates.
         let old_location = inner.by_id.get(&id).map(|old| old.site.location);

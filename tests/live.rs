@@ -251,6 +251,17 @@ async fn missed_events_no_longer_held_mean_resync_and_a_fresh_snapshot() {
     for occupancy in [7, 8, 9] {
         set_occupancy(&app, &token, &id, occupancy).await;
     }
+    // Events leave after the answer (through the outbox): wait until all
+    // three are numbered, so they are missed, not received live.
+    for tries in 0.. {
+        let mut probe = Ws::connect(&app.base).await;
+        let now = probe.subscribe(json!({"channels": [&area]})).await;
+        if now["channels"][0]["seq"].as_u64() == Some(seq + 3) {
+            break;
+        }
+        assert!(tries < 500, "the three events were never published: {now}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let mut ws = Ws::connect(&app.base).await;
     ws.subscribe(json!({"channels": [&area], "since": {&area: {"seq": seq, "epoch": epoch}}}))
         .await;
