@@ -18,6 +18,10 @@ use crate::live::Node;
 use crate::sample;
 use crate::store::{Actor, Store};
 
+/// How long start-up waits for the events left in the outbox (a crash, the
+/// sample data) to be published before serving.
+const STARTUP_PUBLISH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Everything a request handler needs: cheap handles, cloned per request.
 #[derive(Clone)]
 pub struct AppState {
@@ -84,6 +88,11 @@ impl App {
             "index built"
         );
         let live = Node::start(&config.live, store.clone(), index.clone()).await?;
+        if !live.published_so_far(STARTUP_PUBLISH_PATIENCE).await {
+            tracing::warn!(
+                "events from before this start are still in the outbox; they go out as the broker takes them"
+            );
+        }
         crate::purge::start(store.clone(), index.clone());
         let checkins = CheckinWriter::start(
             store.clone(),
@@ -140,7 +149,7 @@ pub async fn serve(
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;
-    live.shutdown();
+    live.shutdown().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -9,12 +9,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::events;
 use crate::geoindex::ShelterIndex;
 use crate::live::Node;
-use crate::live::channel::Channel;
 use crate::store::{CheckinRequest, Committed, Store};
 
 /// Counts go out at most this often per incident, however many check in.
@@ -152,30 +151,18 @@ async fn write_batch(
         jobs.into_iter().map(|j| (j.request, j.answer)).unzip();
     metrics::histogram!("anpi_checkin_batch_size").record(requests.len() as f64);
     let outcomes = commit_apart(store, &requests).await;
+    let mut stored = false;
     for ((request, answer), outcome) in requests.iter().zip(answers).zip(outcomes) {
-        if let Ok(Committed::New { receipt, people }) = &outcome {
+        if let Ok(Committed::New { people, .. }) = &outcome {
             metrics::counter!("anpi_checkins_stored_total").increment(people.len() as u64);
             let _ = changed.send(request.incident_id.clone());
-            for person in people {
-                let own = person.token == receipt.person_token;
-                let event = json!({
-                    "person_token": person.token,
-                    "name": person.report.name,
-                    "phone_last4": person.report.phone_last4,
-                    "statuses": person.report.statuses,
-                    "shelter_id": request.shelter_id,
-                    "message": if own { request.message.as_deref() } else { None },
-                    "recorded_at": receipt.recorded_at,
-                });
-                // The person's own channel, and each family waiting
-                // on a look-up that matches them.
-                let channels = std::iter::once(&person.token).chain(&person.watchers);
-                for token in channels {
-                    live.publish_later(Channel::Person(token.clone()), "checkin", &event);
-                }
-            }
+            stored = true;
         }
         let _ = answer.send(outcome);
+    }
+    if stored {
+        // Their events are in the outbox, committed with them.
+        live.changed([]);
     }
 }
 
@@ -279,22 +266,22 @@ async fn count_round(
     mut dirty: BTreeSet<String>,
 ) -> anyhow::Result<()> {
     let mut arrivals = std::collections::BTreeMap::new();
+    let mut counted = Vec::new();
     for incident in store.incidents(Some(true), None).await? {
         let stats = crate::stats::of(store, index, &incident.id).await?;
         for (shelter, n) in &stats.by_shelter {
             *arrivals.entry(shelter.clone()).or_default() += n;
         }
         if dirty.remove(&incident.id) {
-            live.publish_later(Channel::Incident(incident.id), "incident.stats", &stats);
+            counted.push(events::stats(&incident.id, stats));
         }
     }
     for id in dirty {
         let stats = crate::stats::of(store, index, &id).await?;
-        live.publish_later(Channel::Incident(id), "incident.stats", &stats);
+        counted.push(events::stats(&id, stats));
     }
-    let changed = store.set_self_reported(&arrivals).await?;
-    if !changed.is_empty() {
-        live.shelters_changed(changed);
-    }
+    // The counts and the arrivals they imply go out together.
+    let changed = store.set_self_reported(&arrivals, &counted).await?;
+    live.changed(changed);
     Ok(())
 }

@@ -27,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod geoindex;
 pub mod http;
 pub mod import;

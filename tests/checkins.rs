@@ -307,6 +307,7 @@ async fn a_family_watching_a_person_is_told_live(backend: Backend) {
         .await
         .unwrap();
     let token = first["person_token"].as_str().unwrap();
+    app.wait_published().await; // the family watches from here on
 
     let mut family = Ws::connect(&app.base).await;
     family

@@ -14,7 +14,6 @@ use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::domain::municipality::MunicipalityCode;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::live::channel::Channel;
 use crate::store::{Announcement, Official, Severity};
 
 const MAX_TEXT_CHARS: usize = 1000;
@@ -102,9 +101,7 @@ pub async fn post_announcement(
         .store
         .post_announcement(&actor, &municipality, severity, text)
         .await?;
-    state
-        .live
-        .publish_later(Channel::Area(municipality), "announcement", &posted);
+    state.live.changed([]);
     Ok((StatusCode::CREATED, Json(posted)))
 }
 

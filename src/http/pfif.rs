@@ -16,7 +16,6 @@ use super::extract::XmlBody;
 use crate::app::AppState;
 use crate::domain::person::Status;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::live::channel::Channel;
 use crate::pfif::{self, NoteRecord, NoteStatus, PersonRecord};
 use crate::store::{ImportCounts, Incident, Official, StoredNote, StoredRecord};
 
@@ -170,28 +169,9 @@ pub async fn import_pfif(
         ApiError::Validation(vec![FieldError::new("body", format!("not UTF-8: {e}"))])
     })?;
     let document = pfif::read(text).map_err(ApiError::Validation)?;
-    let (counts, added) = state.store.pfif_import(&id, &document).await?;
+    let (counts, _added) = state.store.pfif_import(&id, &document).await?;
     tracing::info!(?counts, "PFIF imported");
-    // Families waiting on a person (their channel, or a look-up by name)
-    // hear of the news like of a check-in.
-    for a in added {
-        let event = serde_json::json!({
-            "person_token": a.person_token,
-            "name": a.name,
-            "phone_last4": null,
-            "statuses": [],
-            "shelter_id": null,
-            "message": a.note.text,
-            "recorded_at": crate::store::truncate(a.note.source_date),
-            "pfif_status": a.note.status.map(NoteStatus::as_str),
-            "author_name": a.note.author_name,
-        });
-        for token in std::iter::once(&a.person_token).chain(&a.watchers) {
-            state
-                .live
-                .publish_later(Channel::Person(token.clone()), "checkin", &event);
-        }
-    }
+    state.live.changed([]);
     state.checkins.incident_changed(&id);
     Ok(Json(counts))
 }

@@ -323,7 +323,7 @@ pub async fn update_shelter(
         .store
         .update_live(&crate::store::Actor::Official(official), &id, &update)
         .await?;
-    state.live.shelters_changed(vec![shelter.clone()]);
+    state.live.changed([shelter.clone()]);
     Ok(Json(shelter))
 }
 
@@ -447,9 +447,7 @@ pub async fn import_shelters(
         .await?;
     outcome.problems.extend(parsed.problems);
     outcome.problems.sort_by_key(|p| p.line);
-    state
-        .live
-        .shelters_changed(std::mem::take(&mut outcome.changed));
+    state.live.changed(std::mem::take(&mut outcome.changed));
     Ok(Json(outcome))
 }
 
@@ -521,9 +519,7 @@ pub async fn put_shelter_status(
                 .collect(),
         ));
     }
-    state
-        .live
-        .shelters_changed(std::mem::take(&mut outcome.changed));
+    state.live.changed(std::mem::take(&mut outcome.changed));
     Ok(Json(outcome))
 }
 

@@ -82,6 +82,15 @@ impl Channel {
         }
     }
 
+    /// A channel name as written into the outbox: what [`Channel::parse`]
+    /// accepts, and the internal `registry`.
+    pub fn from_stored(name: &str) -> Result<Channel, String> {
+        match name {
+            "registry" => Ok(Channel::Registry),
+            _ => Channel::parse(name),
+        }
+    }
+
     /// The cell a point lies in.
     pub fn cell_at(at: LatLon) -> Channel {
         Channel::Cell(latlng(at).to_cell(CELL_RESOLUTION))

@@ -1,9 +1,11 @@
 //! Live updates: the node that ties the local [`hub::Hub`] of WebSocket
 //! subscribers to a [`broker::Broker`] (in process, Redis or Redis Cluster).
 //!
-//! - Publishing always goes through the broker, on one node as on many: the
-//!   broker assigns the sequence number, keeps the event for replay and
-//!   delivers it back to every instance with subscribers, this one included.
+//! - Changes write their events into the outbox in their own transaction;
+//!   the relay ([`relay`]) publishes them through the broker, on one node as
+//!   on many: the broker assigns the sequence number, keeps the event for
+//!   replay and delivers it back to every instance with subscribers, this
+//!   one included.
 //! - An instance subscribes the broker to a channel only while it has a local
 //!   subscriber to it (the first joins, the last leaves).
 //! - One dispatcher task per instance takes what the broker delivers and fans
@@ -19,6 +21,7 @@ pub mod channel;
 pub mod conn;
 pub mod hub;
 pub mod redis;
+mod relay;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +30,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
+use tokio::sync::{Mutex as AsyncMutex, Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
@@ -89,7 +92,10 @@ struct Inner {
     settings: Settings,
     connections: AtomicUsize,
     next_conn: AtomicU64,
-    publications: mpsc::UnboundedSender<Publication>,
+    /// Wakes the outbox relay when a change on this instance committed.
+    relay_wake: Arc<Notify>,
+    /// The relay, awaited on shutdown so it drains what it can first.
+    relay: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Serialises "first local subscriber joins → broker subscribe" against
     /// "last leaves → broker unsubscribe" per channel (sharded by name), so a
     /// join racing a leave never ends with subscribers but no subscription.
@@ -103,12 +109,6 @@ struct Inner {
     building: Box<[AsyncMutex<()>]>,
     recovering: AtomicBool,
     shutdown: CancellationToken,
-}
-
-struct Publication {
-    channel: Channel,
-    tail: String,
-    done: Option<oneshot::Sender<Position>>,
 }
 
 impl Node {
@@ -132,7 +132,7 @@ impl Node {
             (None, None) => Arc::new(MemoryBroker::new(settings.history, events_tx)),
         };
         tracing::info!(broker = broker.name(), "live broker ready");
-        let (pub_tx, pub_rx) = mpsc::unbounded_channel();
+        let relay_wake = Arc::new(Notify::new());
         let node = Node {
             inner: Arc::new(Inner {
                 broker,
@@ -142,7 +142,8 @@ impl Node {
                 settings,
                 connections: AtomicUsize::new(0),
                 next_conn: AtomicU64::new(1),
-                publications: pub_tx,
+                relay_wake: relay_wake.clone(),
+                relay: std::sync::Mutex::new(None),
                 membership: (0..64).map(|_| AsyncMutex::new(())).collect(),
                 snapshots: std::sync::Mutex::new(HashMap::new()),
                 building: (0..64).map(|_| AsyncMutex::new(())).collect(),
@@ -152,7 +153,13 @@ impl Node {
         };
         node.inner.broker.subscribe(&Channel::Registry).await?;
         tokio::spawn(node.clone().dispatch(events_rx));
-        tokio::spawn(node.clone().publish_in_order(pub_rx));
+        let relay = tokio::spawn(relay::run(
+            node.inner.store.clone(),
+            node.inner.broker.clone(),
+            relay_wake,
+            node.inner.shutdown.clone(),
+        ));
+        *node.inner.relay.lock().expect("relay handle") = Some(relay);
         Ok(node)
     }
 
@@ -160,9 +167,14 @@ impl Node {
         &self.inner.settings
     }
 
-    /// Stops the background tasks (when the server stops).
-    pub fn shutdown(&self) {
+    /// Stops the background tasks (when the server stops): the relay first
+    /// publishes what is still in the outbox, while the broker takes it.
+    pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
+        let relay = self.inner.relay.lock().expect("relay handle").take();
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
     }
 
     /// A place for one more connection, or `None` at the cap.
@@ -181,99 +193,49 @@ impl Node {
         })
     }
 
-    /// Publishes and waits until the broker has numbered the event.
-    pub async fn publish(
+    /// Waits (at most `patience`) until the events written before this call
+    /// were published: at start-up, what a crash or the sample data left in
+    /// the outbox goes out before anyone is served. Whether they all did.
+    pub async fn published_so_far(&self, patience: Duration) -> bool {
+        let store = &self.inner.store;
+        let Ok(head) = store.outbox_head().await else {
+            return false;
+        };
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            self.inner.relay_wake.notify_one();
+            match store.outbox_waiting_up_to(head).await {
+                Ok(0) => return true,
+                Ok(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    /// A change committed on this instance: its shelters go into the local
+    /// index now (a reader's next query sees its own write), and the relay
+    /// wakes to publish the events the change wrote into the outbox. Other
+    /// instances update their index from the `registry` event.
+    pub fn changed(&self, shelters: impl IntoIterator<Item = Shelter>) {
+        for shelter in shelters {
+            self.inner.index.upsert(shelter);
+        }
+        self.inner.relay_wake.notify_one();
+    }
+
+    /// Publishes straight through the broker and waits until it numbered the
+    /// event — for tests and tools that make traffic. A change to stored
+    /// data never uses this: its events go through the outbox.
+    pub async fn publish_direct(
         &self,
-        channel: Channel,
+        channel: &Channel,
         kind: &str,
         data: &impl Serialize,
     ) -> anyhow::Result<Position> {
-        let (done, position) = oneshot::channel();
-        self.enqueue(channel, kind, data, Some(done))?;
-        Ok(position.await?)
-    }
-
-    /// Publishes after the writes before it, without waiting; retried until
-    /// the broker takes it.
-    pub fn publish_later(&self, channel: Channel, kind: &str, data: &impl Serialize) {
-        if let Err(e) = self.enqueue(channel, kind, data, None) {
-            tracing::error!(error = %e, "could not queue an event");
-        }
-    }
-
-    fn enqueue(
-        &self,
-        channel: Channel,
-        kind: &str,
-        data: &impl Serialize,
-        done: Option<oneshot::Sender<Position>>,
-    ) -> anyhow::Result<()> {
         let tail = event_tail(kind, &serde_json::to_string(data)?);
-        self.inner
-            .publications
-            .send(Publication {
-                channel,
-                tail,
-                done,
-            })
-            .map_err(|_| anyhow::anyhow!("the live publisher has stopped"))
-    }
-
-    /// Shelters changed (after their write committed): the local index now,
-    /// every subscriber and every other instance through the broker.
-    pub fn shelters_changed(&self, shelters: Vec<Shelter>) {
-        let mut ids = Vec::with_capacity(shelters.len());
-        for shelter in shelters {
-            self.publish_later(
-                Channel::Area(shelter.site.municipality.clone()),
-                "shelter.updated",
-                &shelter,
-            );
-            if let Some(at) = shelter.site.location {
-                self.publish_later(Channel::cell_at(at), "shelter.updated", &shelter);
-            }
-            ids.push(shelter.site.id.clone());
-            self.inner.index.upsert(shelter);
-        }
-        for chunk in ids.chunks(500) {
-            self.publish_later(
-                Channel::Registry,
-                "registry.changed",
-                &json!({ "ids": chunk }),
-            );
-        }
-    }
-
-    /// One publisher per instance: events leave in the order they were
-    /// queued, and one the broker refuses (Redis away) is retried, not lost.
-    async fn publish_in_order(self, mut queue: mpsc::UnboundedReceiver<Publication>) {
-        let published = metrics::counter!("anpi_live_events_published_total");
-        loop {
-            let p = tokio::select! {
-                () = self.inner.shutdown.cancelled() => return,
-                p = queue.recv() => match p { Some(p) => p, None => return },
-            };
-            let mut delay = Duration::from_millis(50);
-            loop {
-                match self.inner.broker.publish(&p.channel, &p.tail).await {
-                    Ok(position) => {
-                        published.increment(1);
-                        if let Some(done) = p.done {
-                            let _ = done.send(position);
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, channel = %p.channel, "publish failed; retrying");
-                        tokio::select! {
-                            () = self.inner.shutdown.cancelled() => return,
-                            () = tokio::time::sleep(delay) => {}
-                        }
-                        delay = (delay * 2).min(Duration::from_secs(2));
-                    }
-                }
-            }
-        }
+        Ok(self.inner.broker.publish(channel, &tail).await?)
     }
 
     /// Takes what the broker delivers and fans it out.

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::outbox::outbox;
 use super::{Actor, Store, audit, on_backend};
 use crate::domain::municipality::MunicipalityCode;
 
@@ -102,6 +103,7 @@ impl Store {
                 None::<&Announcement>,
                 Some(&posted),
             )?;
+            outbox!(&mut *tx, &[crate::events::announced(&posted)])?;
             tx.commit().await?;
             Ok(posted)
         })

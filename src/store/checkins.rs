@@ -5,9 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::outbox::outbox;
 use super::{Store, on_backend};
 use crate::domain::person::Status;
 use crate::domain::shelter::LatLon;
+use crate::events::{self, Addressed, CheckinEvent};
 
 /// A validated check-in, ready to store.
 #[derive(Clone, Debug)]
@@ -164,6 +166,34 @@ impl From<CheckinRow> for CheckinView {
             author_name: r.author_name,
         }
     }
+}
+
+/// What a stored check-in tells the live channels: each person's own
+/// channel and every family waiting on a look-up that matches them. The
+/// message goes only with the one who wrote it, not with household members.
+fn checkin_events(
+    request: &CheckinRequest,
+    receipt: &Receipt,
+    people: &[StoredPerson],
+) -> Vec<Addressed> {
+    people
+        .iter()
+        .flat_map(|person| {
+            let own = person.token == receipt.person_token;
+            let event = CheckinEvent {
+                person_token: person.token.clone(),
+                name: person.report.name.clone(),
+                phone_last4: Some(person.report.phone_last4.clone()),
+                statuses: person.report.statuses.clone(),
+                shelter_id: request.shelter_id.clone(),
+                message: if own { request.message.clone() } else { None },
+                recorded_at: receipt.recorded_at,
+                pfif_status: None,
+                author_name: None,
+            };
+            events::checked_in(event, &person.watchers)
+        })
+        .collect()
 }
 
 /// A token for a person: 128 random bits, hex.
@@ -343,6 +373,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                outbox!(&mut *tx, &checkin_events(request, &receipt, &people))?;
                 outcomes.push(Committed::New { receipt, people });
             }
             tx.commit().await?;
@@ -752,12 +783,12 @@ async fn commit_bulk(
     .bind(&c)
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
 
     let watches: HashMap<(String, String, String), String> = watches
         .into_iter()
         .map(|(incident, kind, key, token)| ((incident, kind, key), token))
         .collect();
+    let mut events = Vec::new();
     for i in to_store {
         let request = &batch[i];
         let watcher = |kind: &str, key: &str| {
@@ -765,7 +796,7 @@ async fn commit_bulk(
                 .get(&(request.incident_id.clone(), kind.to_owned(), key.to_owned()))
                 .cloned()
         };
-        let stored = request
+        let stored: Vec<StoredPerson> = request
             .people
             .iter()
             .map(|p| StoredPerson {
@@ -777,11 +808,15 @@ async fn commit_bulk(
                     .collect(),
             })
             .collect();
+        events.extend(checkin_events(request, &receipts[&i], &stored));
         outcomes[i] = Some(Committed::New {
             receipt: receipts[&i].clone(),
             people: stored,
         });
     }
+    // The events, in the batch's transaction: committed together or not at all.
+    outbox!(&mut *tx, &events)?;
+    tx.commit().await?;
     // A copy is answered as its first try was.
     for (i, first, same) in copies {
         outcomes[i] = Some(match (&outcomes[first], same) {

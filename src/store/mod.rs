@@ -10,6 +10,7 @@ mod announcements;
 mod checkins;
 mod incidents;
 mod officials;
+pub mod outbox;
 mod pfif;
 mod shelters;
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::outbox::outbox;
 use super::{Store, on_backend};
 use crate::domain::person::{Status, name_key};
 use crate::error::{ApiError, FieldError};
@@ -60,6 +61,24 @@ pub struct ImportedNote {
     /// Tokens of the look-ups by this name waiting for news.
     pub watchers: Vec<String>,
     pub note: NoteRecord,
+}
+
+impl ImportedNote {
+    /// The live events of a note an import added.
+    fn events(&self) -> Vec<crate::events::Addressed> {
+        let event = crate::events::CheckinEvent {
+            person_token: self.person_token.clone(),
+            name: self.name.clone(),
+            phone_last4: None,
+            statuses: Vec::new(),
+            shelter_id: None,
+            message: Some(self.note.text.clone()),
+            recorded_at: super::truncate(self.note.source_date),
+            pfif_status: self.note.status.map(|s| s.as_str().to_owned()),
+            author_name: Some(self.note.author_name.clone()),
+        };
+        crate::events::checked_in(event, &self.watchers)
+    }
 }
 
 impl Store {
@@ -234,6 +253,10 @@ impl Store {
                 // Dropped, the transaction stores nothing.
                 return Err(ApiError::Validation(unknown));
             }
+            // Families waiting on a person (their channel, or a look-up by
+            // name) hear of a new note like of a check-in.
+            let events: Vec<_> = added_notes.iter().flat_map(ImportedNote::events).collect();
+            outbox!(&mut *tx, &events)?;
             tx.commit().await?;
             Ok((counts, added_notes))
         })

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::outbox::outbox;
 use super::{Actor, Store, audit, on_backend, to_json};
 use crate::domain::municipality::MunicipalityCode;
 use crate::domain::shelter::{
@@ -19,6 +20,7 @@ use crate::domain::shelter::{
     ShelterStatus,
 };
 use crate::error::ApiError;
+use crate::events;
 use crate::import::{RowProblem, StatusSnapshot};
 
 /// The columns of `ShelterRow`, in one place.
@@ -248,11 +250,13 @@ impl Store {
         row.map(Shelter::try_from).transpose()
     }
 
-    /// Sets each shelter's self-reported arrivals to `counts` (absent: 0);
-    /// the shelters that changed, as stored.
+    /// Sets each shelter's self-reported arrivals to `counts` (absent: 0),
+    /// with the counts' own events (`also`); the shelters that changed, as
+    /// stored.
     pub async fn set_self_reported(
         &self,
         counts: &std::collections::BTreeMap<String, u64>,
+        also: &[events::Addressed],
     ) -> Result<Vec<Shelter>, ApiError> {
         on_backend!(self, |pool| {
             let mut tx = pool.begin().await?;
@@ -286,6 +290,8 @@ impl Store {
                     changed.push(Shelter::try_from(row)?);
                 }
             }
+            outbox!(&mut *tx, also)?;
+            outbox!(&mut *tx, &events::shelters_changed(&changed))?;
             tx.commit().await?;
             Ok(changed)
         })
@@ -431,6 +437,7 @@ impl Store {
                 }
                 outcome.changed.push(after);
             }
+            outbox!(&mut *tx, &events::shelters_changed(&outcome.changed))?;
             tx.commit().await?;
             anyhow::Ok(())
         })?;
@@ -565,6 +572,7 @@ impl Store {
                 outcome.changed.push(after);
             }
             if outcome.problems.is_empty() {
+                outbox!(&mut *tx, &events::shelters_changed(&outcome.changed))?;
                 tx.commit().await?;
                 outcome.applied = true;
             } else {
@@ -625,6 +633,10 @@ impl Store {
                 id,
                 Some(&before.live),
                 Some(&after.live),
+            )?;
+            outbox!(
+                &mut *tx,
+                &events::shelters_changed(std::slice::from_ref(&after))
             )?;
             tx.commit().await?;
             Ok::<_, ApiError>(after)

@@ -198,6 +198,18 @@ impl TestApp {
         )
     }
 
+    /// Waits until every event written so far left the outbox: changes are
+    /// answered before their events are published.
+    pub async fn wait_published(&self) {
+        assert!(
+            self.state
+                .live
+                .published_so_far(std::time::Duration::from_secs(15))
+                .await,
+            "the outbox was not emptied"
+        );
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
