@@ -4,13 +4,12 @@
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
-use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use crate::auth::Secret;
 use crate::checkin::CheckinWriter;
-use crate::config::{ServeConfig, redact_url};
+use crate::config::{HttpConfig, ServeConfig, redact_url};
 use crate::geoindex::ShelterIndex;
 use crate::import;
 use crate::limits::CheckinLimits;
@@ -47,6 +46,8 @@ pub struct Limits {
 /// A started service, ready to serve.
 pub struct App {
     pub state: AppState,
+    /// The bounds on connections [`serve`] keeps.
+    pub http: HttpConfig,
 }
 
 impl App {
@@ -106,6 +107,7 @@ impl App {
                 ),
                 pfif_domain: config.pfif_domain.clone(),
             },
+            http: config.http.clone(),
         })
     }
 }
@@ -121,18 +123,7 @@ pub async fn serve(
     let live = app.state.live.clone();
     let router = crate::http::router(app.state);
     tracing::info!(addr = %addr, "listening");
-    // No Nagle: the live writer already gathers a batch into one write, and
-    // holding its tail back for an ACK would only delay the next event.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    // Peer addresses reach the handlers (check-in rate limits).
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    crate::http::server::run(listener, router, &app.http, shutdown).await;
     live.shutdown();
     store.close().await;
     tracing::info!("stopped");

@@ -8,6 +8,7 @@ mod health;
 mod incidents;
 mod live;
 mod pfif;
+pub mod server;
 pub mod shelters;
 mod ui;
 
