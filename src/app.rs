@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
@@ -37,10 +38,14 @@ pub struct AppState {
     pub pfif_domain: String,
 }
 
-/// Request-size limits.
+/// Request size and time limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_upload_bytes: usize,
+    /// For a request's whole body to arrive.
+    pub body_timeout: Duration,
+    /// For an answer to be ready.
+    pub request_timeout: Duration,
 }
 
 /// A started service, ready to serve.
@@ -98,6 +103,8 @@ impl App {
                 metrics: prometheus(),
                 limits: Limits {
                     max_upload_bytes: config.max_upload_bytes,
+                    body_timeout: Duration::from_secs(config.http.body_timeout_secs),
+                    request_timeout: Duration::from_secs(config.http.request_timeout_secs),
                 },
                 purge_after: chrono::TimeDelta::days(config.purge_after_days.into()),
                 checkins,

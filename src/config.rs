@@ -112,6 +112,15 @@ pub struct HttpConfig {
     #[arg(long, env = "ANPI_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_secs: u64,
 
+    /// Seconds for a request's whole body to arrive; past it, 408.
+    #[arg(long, env = "ANPI_BODY_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
+
+    /// Seconds for an answer to be ready; past it, 503 with Retry-After.
+    /// The live WebSocket upgrade is exempt (its connection lives on).
+    #[arg(long, env = "ANPI_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+
     /// Connections held at once from one network address; more are refused
     /// with 503. A shelter's Wi-Fi puts hundreds behind one address.
     #[arg(long, env = "ANPI_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 2000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
@@ -123,6 +132,8 @@ impl Default for HttpConfig {
         Self {
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
+            body_timeout_secs: 30,
+            request_timeout_secs: 30,
             max_connections_per_address: 2000,
         }
     }

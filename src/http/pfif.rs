@@ -5,6 +5,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -157,8 +158,10 @@ pub async fn import_pfif(
     State(state): State<AppState>,
     Path(id): Path<String>,
     official: Official,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ImportCounts>, ApiError> {
+    // As problem+json: too large (413), or not in time (408).
+    let body = body?;
     let incident = incident_for(&state, &official, &id).await?;
     if let Some(at) = incident.closed_at {
         return Err(ApiError::Conflict(format!(
