@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A port nothing listens on now (and, for cluster nodes, its bus port
@@ -176,12 +177,25 @@ impl RedisCluster {
 pub struct Instance {
     pub base: String,
     child: Child,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Instance {
     /// Starts `anpi` with the given environment and waits until it listens.
     pub fn start(env: &[(&str, String)]) -> Instance {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_anpi"));
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_anpi")), env)
+    }
+
+    /// [`Instance::start`] with at most `files` open files (set by
+    /// `prlimit`, from util-linux).
+    pub fn start_with_file_limit(files: u64, env: &[(&str, String)]) -> Instance {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={files}:{files}"))
+            .arg(env!("CARGO_BIN_EXE_anpi"));
+        Self::spawn(cmd, env)
+    }
+
+    fn spawn(mut cmd: Command, env: &[(&str, String)]) -> Instance {
         cmd.env("ANPI_LISTEN", "127.0.0.1:0")
             .env_remove("REDIS_URL")
             .env_remove("ANPI_REDIS_CLUSTER")
@@ -194,6 +208,8 @@ impl Instance {
         let mut child = cmd.spawn().expect("anpi starts");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
         // Reads the log; the first "listening" line names the address. Later
         // lines are echoed so a failing test shows what the instance said.
         std::thread::spawn(move || {
@@ -208,6 +224,7 @@ impl Instance {
                 } else if line.contains("WARN") || line.contains("ERROR") {
                     eprintln!("{line}");
                 }
+                kept.lock().unwrap().push(line);
             }
         });
         let addr = rx
@@ -216,7 +233,18 @@ impl Instance {
         Instance {
             base: format!("http://{addr}"),
             child,
+            log,
         }
+    }
+
+    /// The lines it has logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 
