@@ -3,14 +3,14 @@
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use crate::auth::Secret;
 use crate::checkin::CheckinWriter;
-use crate::config::{ServeConfig, redact_url};
+use crate::config::{HttpConfig, ServeConfig, redact_url};
 use crate::geoindex::ShelterIndex;
 use crate::import;
 use crate::limits::CheckinLimits;
@@ -44,18 +44,24 @@ pub struct AppState {
     pub metrics_token: Option<String>,
 }
 
-/// Request-size limits.
+/// Request size and time limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Every body but an official's upload (JSON: check-ins, updates).
     pub max_json_bytes: usize,
     /// An official's CSV or PFIF upload, read only after the token is checked.
     pub max_upload_bytes: usize,
+    /// For a request's whole body to arrive.
+    pub body_timeout: Duration,
+    /// For an answer to be ready.
+    pub request_timeout: Duration,
 }
 
 /// A started service, ready to serve.
 pub struct App {
     pub state: AppState,
+    /// The bounds on connections [`serve`] keeps.
+    pub http: HttpConfig,
 }
 
 impl App {
@@ -112,6 +118,8 @@ impl App {
                 limits: Limits {
                     max_json_bytes: config.max_json_bytes,
                     max_upload_bytes: config.max_upload_bytes,
+                    body_timeout: Duration::from_secs(config.http.body_timeout_secs),
+                    request_timeout: Duration::from_secs(config.http.request_timeout_secs),
                 },
                 purge_after: chrono::TimeDelta::days(config.purge_after_days.into()),
                 checkins,
@@ -122,6 +130,7 @@ impl App {
                 pfif_domain: config.pfif_domain.clone(),
                 metrics_token: config.metrics_token.as_ref().map(|t| t.0.clone()),
             },
+            http: config.http.clone(),
         })
     }
 }
@@ -137,18 +146,7 @@ pub async fn serve(
     let live = app.state.live.clone();
     let router = crate::http::router(app.state);
     tracing::info!(addr = %addr, "listening");
-    // No Nagle: the live writer already gathers a batch into one write, and
-    // holding its tail back for an ACK would only delay the next event.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    // Peer addresses reach the handlers (check-in rate limits).
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    crate::http::server::run(listener, router, &app.http, shutdown).await;
     live.shutdown().await;
     store.close().await;
     tracing::info!("stopped");

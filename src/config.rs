@@ -120,7 +120,52 @@ pub struct ServeConfig {
     pub metrics_token: Option<Redacted>,
 
     #[command(flatten)]
+    pub http: HttpConfig,
+
+    #[command(flatten)]
     pub live: LiveConfig,
+}
+
+/// Time and number bounds on HTTP connections, so that slow or silent
+/// clients cannot hold sockets (and the process's open files) for ever.
+#[derive(Args, Clone, Debug)]
+pub struct HttpConfig {
+    /// Seconds a client has to send a request's headers, counted from the
+    /// first byte of the request; then the connection is closed.
+    #[arg(long, env = "ANPI_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a connection with no request in flight may stay silent
+    /// (nothing arriving, nothing sent) before it is closed. Live WebSocket
+    /// connections are not affected: they have pings of their own.
+    #[arg(long, env = "ANPI_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds for a request's whole body to arrive; past it, 408.
+    #[arg(long, env = "ANPI_BODY_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
+
+    /// Seconds for an answer to be ready; past it, 503 with Retry-After.
+    /// The live WebSocket upgrade is exempt (its connection lives on).
+    #[arg(long, env = "ANPI_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+
+    /// Connections held at once from one network address; more are refused
+    /// with 503. A shelter's Wi-Fi puts hundreds behind one address.
+    #[arg(long, env = "ANPI_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 2000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_address: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_timeout_secs: 30,
+            request_timeout_secs: 30,
+            max_connections_per_address: 2000,
+        }
+    }
 }
 
 /// The live path: which broker, and the bounds that keep a surge in check.
@@ -193,6 +238,7 @@ impl Default for ServeConfig {
             checkin_per_phone: 10,
             checkin_per_address: 600,
             metrics_token: None,
+            http: HttpConfig::default(),
             live: LiveConfig::default(),
         }
     }

@@ -57,6 +57,9 @@ pub enum ApiError {
     /// 404
     #[error("not found: {0}")]
     NotFound(String),
+    /// 408: the request's body did not arrive within the body timeout.
+    #[error("request timeout: {0}")]
+    RequestTimeout(String),
     /// 409: the request conflicts with what is stored.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -94,6 +97,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -110,6 +114,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
+            ApiError::RequestTimeout(_) => "request-timeout",
             ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge(_) => "too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -141,6 +146,7 @@ impl ApiError {
             ),
             ApiError::Forbidden(m)
             | ApiError::NotFound(m)
+            | ApiError::RequestTimeout(m)
             | ApiError::Conflict(m)
             | ApiError::TooLarge(m)
             | ApiError::TooMany(m, _)
@@ -196,10 +202,20 @@ impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge(r.body_text())
+        } else if body_timed_out(&r) {
+            ApiError::RequestTimeout(
+                "the body did not arrive in time; send it again, all at once".into(),
+            )
         } else {
             ApiError::field("body", r.body_text())
         }
     }
+}
+
+/// Whether reading the body failed at its deadline (set in `http::router`).
+pub(crate) fn body_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source())
+        .any(|e| e.is::<tower_http::timeout::TimeoutError>())
 }
 
 impl From<QueryRejection> for ApiError {

@@ -11,7 +11,8 @@
 //! - [`app`]: start-up (store, secret, sample data, index) and [`app::serve`],
 //!   which takes an already-bound listener and a shutdown future.
 //! - [`http`]: the axum router, one module per resource, the metrics
-//!   middleware, the OpenAPI document and the embedded web UI.
+//!   middleware, the OpenAPI document and the embedded web UI; the accept
+//!   loop that bounds connections in time and number ([`http::server`]).
 //! - [`error`]: the one error type, answered as `application/problem+json`.
 //! - [`auth`]: officials' bearer tokens and keyed hashes.
 //! - [`domain`]: pure rules (shelters, hazards, statuses, municipality codes).

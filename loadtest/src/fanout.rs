@@ -475,6 +475,8 @@ async fn start_server(args: &FanoutArgs) -> anyhow::Result<Server> {
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
         .env("ANPI_SECRET", report::BENCH_SECRET)
         .env("ANPI_LIVE_MAX_CONNECTIONS", (args.hold + 100).to_string())
+        // Up to 9,500 subscribers share one source address.
+        .env("ANPI_MAX_CONNECTIONS_PER_ADDRESS", "20000")
         .env("RUST_LOG", "warn")
         .env_remove("REDIS_URL")
         .env_remove("ANPI_REDIS_CLUSTER")

@@ -340,6 +340,8 @@ async fn start(kind: PeerKind, args: &PeersArgs) -> anyhow::Result<Running> {
                         .env("ANPI_SECRET", report::BENCH_SECRET)
                         .env("REDIS_URL", &args.redis)
                         .env("ANPI_SAMPLE_DATA", "false")
+                        // Up to 9,500 subscribers share one source address.
+                        .env("ANPI_MAX_CONNECTIONS_PER_ADDRESS", "20000")
                         .env("RUST_LOG", "warn")
                         // Runtime threads per instance (tokio's own variable);
                         // unset: one per core.

@@ -164,6 +164,8 @@ async fn one_run(
         .env("ANPI_CHECKIN_WRITERS", writers.to_string())
         // One generator address and unique phones: the limits are not what is measured.
         .env("ANPI_CHECKIN_PER_ADDRESS", "1000000000")
+        // Up to 9,500 residents share one source address.
+        .env("ANPI_MAX_CONNECTIONS_PER_ADDRESS", "20000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()?;

@@ -122,6 +122,10 @@ async fn upload(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_large {
                 ApiError::TooLarge(format!("uploads are limited to {limit} bytes"))
+            } else if crate::error::body_timed_out(&e) {
+                ApiError::RequestTimeout(
+                    "the file did not arrive in time; send it again, all at once".into(),
+                )
             } else {
                 ApiError::field("body", format!("the body could not be read: {e}"))
             }

@@ -8,17 +8,19 @@ mod health;
 mod incidents;
 mod live;
 mod pfif;
+pub mod server;
 pub mod shelters;
 mod ui;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
+use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -69,7 +71,7 @@ impl Modify for OfficialToken {
 pub fn router(state: AppState) -> Router {
     // Uploads (CSV, PFIF) read their own, larger allowance after the token
     // is checked (`extract::CsvBody`); every other body gets this one.
-    let body_limit = state.limits.max_json_bytes;
+    let limits = state.limits;
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(shelters::router())
         .merge(incidents::router())
@@ -89,7 +91,16 @@ pub fn router(state: AppState) -> Router {
     .route_layer(middleware::from_fn(track_requests))
     .fallback(ui::serve_asset)
     .layer(middleware::from_fn(refuse_unreadable_uri))
-    .layer(DefaultBodyLimit::max(body_limit))
+    .layer(DefaultBodyLimit::max(limits.max_json_bytes))
+    // A deadline for the whole body (answered 408 where it is read, see
+    // `error.rs`): tower-http's `RequestBodyTimeoutLayer` bounds only the
+    // pause between two pieces, which a body trickled a byte at a time
+    // never exceeds.
+    .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
+    .layer(middleware::from_fn_with_state(
+        limits.request_timeout,
+        answer_in_time,
+    ))
     .layer(CompressionLayer::new())
     .layer(TraceLayer::new_for_http())
     .with_state(state)
@@ -178,6 +189,23 @@ async fn refuse_unreadable_uri(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// Answers 503 with Retry-After when a request takes longer than `limit`.
+/// The live upgrade is left out: its answer is immediate, and the
+/// WebSocket it opens lives on in a task of its own.
+async fn answer_in_time(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/v1/live" {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable(
+            format!("no answer within {} s; retry later", limit.as_secs()),
+            5,
+        )
+        .into_response(),
+    }
+}
+
 /// Counts and times every request by route template (never the raw path, so
 /// ids do not explode the label set).
 async fn track_requests(request: Request, next: Next) -> Response {
@@ -195,4 +223,33 @@ async fn track_requests(request: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::Service;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_late_answer_is_a_503_with_retry_after_but_not_for_the_live_upgrade() {
+        let slow = |ms| move || async move { tokio::time::sleep(Duration::from_millis(ms)).await };
+        let mut router = Router::new()
+            .route("/slow", get(slow(30_000)))
+            .route("/v1/live", get(slow(300)))
+            .layer(middleware::from_fn_with_state(
+                Duration::from_millis(50),
+                answer_in_time,
+            ));
+        let get = |path| Request::get(path).body(Body::empty()).unwrap();
+
+        let late = router.call(get("/slow")).await.unwrap();
+        assert_eq!(late.status(), 503);
+        assert_eq!(late.headers()["retry-after"], "5");
+        assert_eq!(late.headers()["content-type"], "application/problem+json");
+
+        let live = router.call(get("/v1/live")).await.unwrap();
+        assert_eq!(live.status(), 200);
+    }
 }

@@ -186,7 +186,19 @@ pub struct Instance {
 impl Instance {
     /// Starts `anpi` with the given environment and waits until it listens.
     pub fn start(env: &[(&str, String)]) -> Instance {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_anpi"));
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_anpi")), env)
+    }
+
+    /// [`Instance::start`] with at most `files` open files (set by
+    /// `prlimit`, from util-linux).
+    pub fn start_with_file_limit(files: u64, env: &[(&str, String)]) -> Instance {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={files}:{files}"))
+            .arg(env!("CARGO_BIN_EXE_anpi"));
+        Self::spawn(cmd, env)
+    }
+
+    fn spawn(mut cmd: Command, env: &[(&str, String)]) -> Instance {
         cmd.env("ANPI_LISTEN", "127.0.0.1:0")
             .env_remove("REDIS_URL")
             .env_remove("ANPI_REDIS_CLUSTER")
@@ -255,6 +267,16 @@ impl Instance {
             let _ = reader.join();
         }
         self.log.lock().unwrap().clone()
+    }
+
+    /// The lines it has logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 }
 
