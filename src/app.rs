@@ -94,7 +94,7 @@ impl App {
             "index built"
         );
         let live = Node::start(&config.live, store.clone(), index.clone()).await?;
-        if !live.published_so_far(STARTUP_PUBLISH_PATIENCE).await {
+        if config.live.relay && !live.published_so_far(STARTUP_PUBLISH_PATIENCE).await {
             tracing::warn!(
                 "events from before this start are still in the outbox; they go out as the broker takes them"
             );

@@ -203,6 +203,13 @@ pub struct LiveConfig {
     /// Seconds between server pings; a client silent for three is dropped.
     #[arg(long, env = "ANPI_LIVE_PING", default_value_t = 25)]
     pub ping_secs: u64,
+
+    /// Run the outbox relay on this instance (publishing committed changes).
+    /// Any number of instances may; at least one must. `false` leaves the
+    /// events in the database for the others (and is how the crash test
+    /// holds events between commit and publish).
+    #[arg(long, env = "ANPI_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub relay: bool,
 }
 
 impl Default for LiveConfig {
@@ -215,6 +222,7 @@ impl Default for LiveConfig {
             queue: 1024,
             max_connections: 19_500,
             ping_secs: 25,
+            relay: true,
         }
     }
 }

@@ -153,13 +153,17 @@ impl Node {
         };
         node.inner.broker.subscribe(&Channel::Registry).await?;
         tokio::spawn(node.clone().dispatch(events_rx));
-        let relay = tokio::spawn(relay::run(
-            node.inner.store.clone(),
-            node.inner.broker.clone(),
-            relay_wake,
-            node.inner.shutdown.clone(),
-        ));
-        *node.inner.relay.lock().expect("relay handle") = Some(relay);
+        if config.relay {
+            let relay = tokio::spawn(relay::run(
+                node.inner.store.clone(),
+                node.inner.broker.clone(),
+                relay_wake,
+                node.inner.shutdown.clone(),
+            ));
+            *node.inner.relay.lock().expect("relay handle") = Some(relay);
+        } else {
+            tracing::warn!("no outbox relay on this instance (ANPI_RELAY=false): another must publish");
+        }
         Ok(node)
     }
 
@@ -197,6 +201,9 @@ impl Node {
     /// were published: at start-up, what a crash or the sample data left in
     /// the outbox goes out before anyone is served. Whether they all did.
     pub async fn published_so_far(&self, patience: Duration) -> bool {
+        if self.inner.relay.lock().expect("relay handle").is_none() {
+            return false; // no relay here
+        }
         let store = &self.inner.store;
         let Ok(head) = store.outbox_head().await else {
             return false;

@@ -158,26 +158,29 @@ impl Store {
         active: Option<bool>,
         municipality: Option<&MunicipalityCode>,
     ) -> Result<Vec<Incident>, ApiError> {
+        // Filtered in the query, before the limit: a municipality's
+        // incidents must not disappear behind a thousand others.
         let rows: Vec<IncidentRow> = on_backend!(self, |pool| {
-            let query = match active {
-                Some(true) => select_incident!(
-                    "where closed_at is null order by started_at desc, id desc limit 1000"
-                ),
-                Some(false) => select_incident!(
-                    "where closed_at is not null order by started_at desc, id desc limit 1000"
-                ),
-                None => select_incident!("order by started_at desc, id desc limit 1000"),
+            let mut query = sqlx::QueryBuilder::new(select_incident!("where 1 = 1"));
+            match active {
+                Some(true) => query.push(" and closed_at is null"),
+                Some(false) => query.push(" and closed_at is not null"),
+                None => &mut query,
             };
-            sqlx::query_as(query).fetch_all(pool).await
+            if let Some(code) = municipality {
+                // Six-digit codes, comma-separated: matching `,code,` in
+                // `,list,` is exact.
+                query
+                    .push(" and (',' || municipalities || ',') like ")
+                    .push_bind(format!("%,{},%", code.as_str()));
+            }
+            query.push(" order by started_at desc, id desc limit 1000");
+            query.build_query_as().fetch_all(pool).await
         })?;
-        let all = rows
+        Ok(rows
             .into_iter()
             .map(Incident::try_from)
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(all
-            .into_iter()
-            .filter(|i| municipality.is_none_or(|m| i.municipalities.contains(m)))
-            .collect())
+            .collect::<anyhow::Result<Vec<_>>>()?)
     }
 
     /// Closed incidents whose personal data is due for deletion.
