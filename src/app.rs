@@ -7,55 +7,23 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::Secret;
 use crate::checkin::CheckinWriter;
 use crate::config::{HttpConfig, ServeConfig, redact_url};
 use crate::geoindex::ShelterIndex;
+use crate::http::{AppState, Limits};
 use crate::import;
 use crate::limits::CheckinLimits;
 use crate::live::Node;
 use crate::sample;
 use crate::store::{Actor, Store};
+use crate::usecase::Services;
 
 /// How long start-up waits for the events left in the outbox (a crash, the
 /// sample data) to be published before serving.
 const STARTUP_PUBLISH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Everything a request handler needs: cheap handles, cloned per request.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    /// Shelters in memory, in step with every committed write.
-    pub index: ShelterIndex,
-    pub secret: Arc<Secret>,
-    /// Live updates: local WebSocket subscribers and the broker.
-    pub live: Node,
-    pub metrics: PrometheusHandle,
-    pub limits: Limits,
-    /// How long after an incident closes its personal data is kept.
-    pub purge_after: chrono::TimeDelta,
-    /// The surge write path for check-ins.
-    pub checkins: CheckinWriter,
-    pub checkin_limits: CheckinLimits,
-    /// The domain of this repository's PFIF record ids.
-    pub pfif_domain: String,
-    /// Bearer token for `/metrics`; without one, only loopback clients may read it.
-    pub metrics_token: Option<String>,
-}
-
-/// Request size and time limits.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Every body but an official's upload (JSON: check-ins, updates).
-    pub max_json_bytes: usize,
-    /// An official's CSV or PFIF upload, read only after the token is checked.
-    pub max_upload_bytes: usize,
-    /// For a request's whole body to arrive.
-    pub body_timeout: Duration,
-    /// For an answer to be ready.
-    pub request_timeout: Duration,
-}
 
 /// A started service, ready to serve.
 pub struct App {
@@ -70,6 +38,20 @@ impl App {
         tracing::info!(database = %redact_url(&config.db.database_url), "opening the store");
         let store = Store::connect(&config.db.database_url).await?;
         Self::with_store(store, config).await
+    }
+
+    /// For a command-line change (`anpi import …`) against a deployment's
+    /// database: the same services as a server, without a relay (the
+    /// running servers publish what the command wrote into the outbox) and
+    /// without sample data.
+    pub async fn for_command(db: &crate::config::DbConfig) -> anyhow::Result<App> {
+        let mut config = ServeConfig {
+            db: db.clone(),
+            sample_data: false,
+            ..ServeConfig::default()
+        };
+        config.live.relay = false;
+        Self::start(&config).await
     }
 
     /// Loads the secret, the sample shelters (into an empty registry, when
@@ -99,7 +81,6 @@ impl App {
                 "events from before this start are still in the outbox; they go out as the broker takes them"
             );
         }
-        crate::purge::start(store.clone(), index.clone());
         let checkins = CheckinWriter::start(
             store.clone(),
             index.clone(),
@@ -110,9 +91,13 @@ impl App {
         );
         Ok(App {
             state: AppState {
-                store,
-                index,
-                live,
+                services: Services {
+                    store,
+                    index,
+                    live,
+                    checkins,
+                    purge_after: chrono::TimeDelta::days(config.purge_after_days.into()),
+                },
                 secret: Arc::new(secret),
                 metrics: prometheus(),
                 limits: Limits {
@@ -121,8 +106,6 @@ impl App {
                     body_timeout: Duration::from_secs(config.http.body_timeout_secs),
                     request_timeout: Duration::from_secs(config.http.request_timeout_secs),
                 },
-                purge_after: chrono::TimeDelta::days(config.purge_after_days.into()),
-                checkins,
                 checkin_limits: CheckinLimits::new(
                     config.checkin_per_phone,
                     config.checkin_per_address,
@@ -142,13 +125,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    let store = app.state.store.clone();
-    let live = app.state.live.clone();
+    let services = app.state.services.clone();
+    let jobs = CancellationToken::new();
+    let purge = tokio::spawn(crate::purge::run(services.clone(), jobs.clone()));
     let router = crate::http::router(app.state);
     tracing::info!(addr = %addr, "listening");
     crate::http::server::run(listener, router, &app.http, shutdown).await;
-    live.shutdown().await;
-    store.close().await;
+    // The requests are answered (each check-in only once stored); now the
+    // jobs stop, the relay publishes what is left in the outbox, and the
+    // pool closes.
+    jobs.cancel();
+    let _ = purge.await;
+    services.live.shutdown().await;
+    services.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,16 +2,11 @@
 //! database keeps only its keyed hash (HMAC-SHA256 under the server secret),
 //! so a copy of the database alone does not let anyone act as an office.
 
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::app::AppState;
 use crate::domain::municipality::MunicipalityCode;
-use crate::error::ApiError;
-use crate::store::{Actor, Official, Store};
+use crate::store::Store;
 
 /// The server's hashing key. `Debug` never shows it.
 #[derive(Clone)]
@@ -74,46 +69,10 @@ pub async fn create_token(
     Ok(token)
 }
 
-impl FromRequestParts<AppState> for Official {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer)
-            .ok_or(ApiError::Unauthorized)?;
-        state
-            .store
-            .official_by_token_hash(&state.secret.hash(token))
-            .await?
-            .ok_or(ApiError::Unauthorized)
-    }
-}
-
 /// The token of an `Authorization: Bearer …` value; the scheme name is
 /// case-insensitive (RFC 9110 §11.1).
 pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-impl Official {
-    /// 403 unless this office may act in `municipality`.
-    pub fn require(&self, municipality: &MunicipalityCode) -> Result<Actor, ApiError> {
-        if self.may_act_in(municipality) {
-            Ok(Actor::Official(self.clone()))
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "this token may act only on municipalities {}, not {municipality}",
-                self.municipalities
-                    .iter()
-                    .map(MunicipalityCode::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
-        }
-    }
 }

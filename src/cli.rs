@@ -12,6 +12,7 @@ use crate::domain::municipality::MunicipalityCode;
 use crate::import;
 use crate::replay::Replay;
 use crate::store::{Actor, Store};
+use crate::usecase;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,7 +32,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the service (the default).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Manage officials' bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -100,9 +101,12 @@ pub enum ImportCommand {
     },
 }
 
+/// Who the command line acts as: someone with shell access to the server.
+const OPERATOR: Actor = Actor::Operator("cli import");
+
 /// Entry point for `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+    match cli.command.unwrap_or(Command::Serve(Box::new(cli.serve))) {
         Command::Serve(config) => {
             app::init_logging(std::io::stdout);
             let listener = TcpListener::bind(config.listen).await?;
@@ -127,14 +131,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import(ImportCommand::Shelters { file, db }) => {
             app::init_logging(std::io::stderr);
-            let text = import::decode(&std::fs::read(&file.file)?)?;
-            let parsed = import::parse_registry(&text)?;
-            let store = Store::connect(&db.database_url).await?;
-            let mut outcome = store
-                .import_sites(&Actor::Operator("cli import"), parsed.sites, None)
-                .await?;
-            outcome.problems.extend(parsed.problems);
-            outcome.problems.sort_by_key(|p| p.line);
+            let bytes = std::fs::read(&file.file)?;
+            let app = App::for_command(&db).await?;
+            let outcome =
+                usecase::shelters::import_registry(&app.state.services, &OPERATOR, &bytes).await?;
             println!("{}", serde_json::to_string_pretty(&outcome)?);
             Ok(())
         }
@@ -144,16 +144,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db,
         }) => {
             app::init_logging(std::io::stderr);
-            let text = import::decode(&std::fs::read(&file.file)?)?;
-            let store = Store::connect(&db.database_url).await?;
+            let bytes = std::fs::read(&file.file)?;
+            let app = App::for_command(&db).await?;
+            let services = &app.state.services;
             let municipality = match municipality {
                 Some(m) => MunicipalityCode::parse(&m)?,
-                None => guess_municipality(&store, &import::snapshot_ids(&text)?).await?,
+                None => {
+                    let text = import::decode(&bytes)?;
+                    guess_municipality(&services.store, &import::snapshot_ids(&text)?).await?
+                }
             };
-            let snapshot = import::parse_status_snapshot(&text, &municipality)?;
-            let outcome = store
-                .apply_status_snapshot(&Actor::Operator("cli import"), &municipality, snapshot)
-                .await?;
+            let outcome = usecase::shelters::apply_snapshot(
+                services,
+                &OPERATOR,
+                &municipality,
+                &bytes,
+                false,
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&outcome)?);
             Ok(())
         }

@@ -466,7 +466,7 @@ async fn personal_data_goes_after_the_incident_closes_and_counts_stay(backend: B
         .await;
     assert!(waiting["watch_token"].is_string());
     let (_, counts) = app.get_json(&format!("/v1/incidents/{id}/stats")).await;
-    let purge = || anpi::purge::purge_due(app.store(), &app.state.index);
+    let purge = || anpi::usecase::incidents::purge_due(&app.state.services);
 
     assert_eq!(purge().await.unwrap(), 0, "an open incident keeps its data");
     let office = app.token("Nanao HQ 2", &[NANAO]).await;

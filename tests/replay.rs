@@ -65,7 +65,9 @@ async fn replaying_nanao_is_watched_live(backend: Backend) {
     assert!(moments.is_sorted(), "posted in time order");
     assert_eq!(moments[0], "2024-01-09T09:00:00Z", "the first, 18:00 JST");
 
-    // Where the area's sequence stands now, as a newcomer is told.
+    // Where the area's sequence stands now (every event published), as a
+    // newcomer is told.
+    app.wait_published().await;
     let mut newcomer = Ws::connect(&app.base).await;
     let reply = newcomer.subscribe(json!({"channels": [AREA]})).await;
     let last = reply["channels"][0]["seq"].as_u64().unwrap();

@@ -10,13 +10,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::extract::ApiJson;
-use crate::app::AppState;
+use super::problem::{ApiError, FieldError, Problem};
 use crate::domain::municipality::MunicipalityCode;
-use crate::error::{ApiError, FieldError, Problem};
 use crate::store::{Announcement, Official, Severity};
+use crate::usecase;
+use crate::usecase::announcements::MAX_TEXT_CHARS;
 
-const MAX_TEXT_CHARS: usize = 1000;
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 200;
 
@@ -72,7 +73,7 @@ pub async fn post_announcement(
     ApiJson(request): ApiJson<AnnouncementRequest>,
 ) -> Result<(StatusCode, Json<Announcement>), ApiError> {
     let municipality = municipality(&code)?;
-    let actor = official.require(&municipality)?;
+    // Every wrong field named at once; the use case holds the same rules.
     let mut errors = Vec::new();
     let text = request.text.trim();
     if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
@@ -85,7 +86,7 @@ pub async fn post_announcement(
         None => Some(Severity::Info),
         Some(s) => serde_json::from_value(serde_json::Value::String(s.to_owned())).ok(),
     };
-    if severity.is_none() {
+    let Some(severity) = severity else {
         errors.push(FieldError::new(
             "severity",
             format!(
@@ -93,15 +94,14 @@ pub async fn post_announcement(
                 request.severity.unwrap_or_default()
             ),
         ));
-    }
-    let (true, Some(severity)) = (errors.is_empty(), severity) else {
         return Err(ApiError::Validation(errors));
     };
-    let posted = state
-        .store
-        .post_announcement(&actor, &municipality, severity, text)
-        .await?;
-    state.live.changed([]);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let posted =
+        usecase::announcements::post(&state, &official, &municipality, severity, &request.text)
+            .await?;
     Ok((StatusCode::CREATED, Json(posted)))
 }
 

@@ -13,14 +13,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::extract::ApiJson;
-use crate::app::AppState;
-use crate::checkin::SubmitError;
+use super::problem::{ApiError, FieldError, Problem};
 use crate::domain::person::{self, Phone, Status};
 use crate::domain::shelter::LatLon;
-use crate::error::{ApiError, FieldError, Problem};
 use crate::stats::{self, IncidentStats};
-use crate::store::{CheckinRequest, Committed, LookUp, PersonReport, PersonView, Receipt};
+use crate::store::{CheckinRequest, LookUp, PersonReport, PersonView, Receipt};
+use crate::usecase;
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_MESSAGE_CHARS: usize = 100;
@@ -107,36 +107,8 @@ pub async fn check_in(
     // no read per request, and no check-in slips in after a close.
     request.incident_id = id.clone();
     request.idempotency = key.map(|k| (k, request_hash));
-    match state.checkins.submit(request).await {
-        Ok(Committed::New { receipt, .. }) | Ok(Committed::Replayed(receipt)) => {
-            Ok((StatusCode::CREATED, Json(receipt)))
-        }
-        Ok(Committed::KeyReused) => Err(ApiError::Conflict(
-            "this Idempotency-Key was used for another check-in; use a new key".into(),
-        )),
-        Ok(Committed::NoIncident) => Err(ApiError::NotFound(format!("no incident with id {id}"))),
-        Ok(Committed::Closed(at)) => Err(ApiError::Conflict(format!(
-            "incident {id} closed at {}; check-ins are no longer taken",
-            at.to_rfc3339()
-        ))),
-        Err(SubmitError::Busy) => Err(ApiError::Unavailable(
-            "too many check-ins are waiting to be stored; nothing was recorded".into(),
-            1,
-        )),
-        Err(SubmitError::Failed(e)) if e.refused => {
-            Err(ApiError::Unprocessable(vec![FieldError::new(
-                "body",
-                "this check-in cannot be stored as sent; nothing was recorded",
-            )]))
-        }
-        Err(SubmitError::Failed(e)) => {
-            tracing::error!(error = %e, "check-in not stored");
-            Err(ApiError::Unavailable(
-                "the check-in could not be stored; nothing was recorded".into(),
-                2,
-            ))
-        }
-    }
+    let receipt = usecase::checkins::check_in(&state, request).await?;
+    Ok((StatusCode::CREATED, Json(receipt)))
 }
 
 fn too_many(whence: &str, wait: std::time::Duration) -> ApiError {

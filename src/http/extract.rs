@@ -5,8 +5,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
-use crate::error::{ApiError, FieldError};
+use super::AppState;
+use super::problem::{ApiError, FieldError};
 
 /// JSON body; a type error names the JSON path of the field at fault.
 pub struct ApiJson<T>(pub T);
@@ -122,7 +122,7 @@ async fn upload(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_large {
                 ApiError::TooLarge(format!("uploads are limited to {limit} bytes"))
-            } else if crate::error::body_timed_out(&e) {
+            } else if super::problem::body_timed_out(&e) {
                 ApiError::RequestTimeout(
                     "the file did not arrive in time; send it again, all at once".into(),
                 )

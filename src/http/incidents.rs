@@ -10,12 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::extract::ApiJson;
-use crate::app::AppState;
+use super::problem::{ApiError, FieldError, Problem};
 use crate::domain::municipality::MunicipalityCode;
 use crate::domain::shelter::Hazard;
-use crate::error::{ApiError, FieldError, Problem};
 use crate::store::{Incident, NewIncident, Official};
+use crate::usecase;
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_MUNICIPALITIES: usize = 100;
@@ -140,12 +141,7 @@ pub async fn open_incident(
     ApiJson(request): ApiJson<IncidentRequest>,
 ) -> Result<(StatusCode, Json<Incident>), ApiError> {
     let new = validate(request)?;
-    let mut actor = None;
-    for m in &new.municipalities {
-        actor = Some(official.require(m)?);
-    }
-    let actor = actor.expect("validated: at least one municipality");
-    let incident = state.store.create_incident(&actor, new).await?;
+    let incident = usecase::incidents::open(&state, &official, new).await?;
     Ok((StatusCode::CREATED, Json(incident)))
 }
 
@@ -225,11 +221,7 @@ pub async fn get_incident(
 
 /// The incident, or a 404 that names it.
 pub(super) async fn find(state: &AppState, id: &str) -> Result<Incident, ApiError> {
-    state
-        .store
-        .incident(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no incident with id {id}")))
+    Ok(usecase::incidents::find(state, id).await?)
 }
 
 /// Closes an incident. Its check-ins' personal data is deleted
@@ -254,12 +246,7 @@ pub async fn close_incident(
     Path(id): Path<String>,
     official: Official,
 ) -> Result<Json<Incident>, ApiError> {
-    let actor = crate::store::Actor::Official(official);
-    let incident = state
-        .store
-        .close_incident(&actor, &id, state.purge_after)
-        .await?;
-    // Its check-ins no longer count as people at shelters.
-    state.checkins.incident_changed(&id);
-    Ok(Json(incident))
+    Ok(Json(
+        usecase::incidents::close(&state, &official, &id).await?,
+    ))
 }

@@ -11,8 +11,8 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
-use crate::error::{ApiError, Problem};
+use super::AppState;
+use super::problem::{ApiError, Problem};
 use crate::live::conn::{self, ReadOnly};
 
 /// Read buffer per socket: commands are small, and tungstenite's default

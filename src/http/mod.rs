@@ -2,15 +2,20 @@
 //! health checks, the OpenAPI document and the embedded web UI.
 
 mod announcements;
+mod auth;
 mod checkins;
 mod extract;
 mod health;
 mod incidents;
 mod live;
 mod pfif;
+pub mod problem;
 pub mod server;
 pub mod shelters;
+mod state;
 mod ui;
+
+pub use state::{AppState, Limits};
 
 use std::time::{Duration, Instant};
 
@@ -26,8 +31,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use self::problem::ApiError;
 
 #[derive(OpenApi)]
 #[openapi(

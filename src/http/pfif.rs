@@ -12,12 +12,13 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::extract::XmlBody;
-use crate::app::AppState;
+use super::problem::{ApiError, FieldError, Problem};
 use crate::domain::person::Status;
-use crate::error::{ApiError, FieldError, Problem};
 use crate::pfif::{self, NoteRecord, NoteStatus, PersonRecord};
 use crate::store::{ImportCounts, Incident, Official, StoredNote, StoredRecord};
+use crate::usecase;
 
 const DEFAULT_PAGE: u32 = 1000;
 const MAX_PAGE: u32 = 5000;
@@ -44,17 +45,7 @@ async fn incident_for(
     official: &Official,
     id: &str,
 ) -> Result<Incident, ApiError> {
-    let incident = super::incidents::find(state, id).await?;
-    for m in &incident.municipalities {
-        official.require(m)?;
-    }
-    if let Some(at) = incident.purged_at {
-        return Err(ApiError::Conflict(format!(
-            "the personal data of incident {id} was deleted at {}",
-            at.to_rfc3339()
-        )));
-    }
-    Ok(incident)
+    Ok(usecase::incidents::for_office(state, official, id).await?)
 }
 
 /// Exports the incident's people, each with their check-ins as notes, as
@@ -158,21 +149,7 @@ pub async fn import_pfif(
     official: Official,
     XmlBody(body): XmlBody,
 ) -> Result<Json<ImportCounts>, ApiError> {
-    let incident = incident_for(&state, &official, &id).await?;
-    if let Some(at) = incident.closed_at {
-        return Err(ApiError::Conflict(format!(
-            "incident {id} closed at {}; nothing more is imported",
-            at.to_rfc3339()
-        )));
-    }
-    let text = std::str::from_utf8(&body).map_err(|e| {
-        ApiError::Validation(vec![FieldError::new("body", format!("not UTF-8: {e}"))])
-    })?;
-    let document = pfif::read(text).map_err(ApiError::Validation)?;
-    let (counts, _added) = state.store.pfif_import(&id, &document).await?;
-    tracing::info!(?counts, "PFIF imported");
-    state.live.changed([]);
-    state.checkins.incident_changed(&id);
+    let counts = usecase::pfif::import(&state, &official, &id, &body).await?;
     Ok(Json(counts))
 }
 

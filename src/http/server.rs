@@ -36,8 +36,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
+use super::problem::ApiError;
 use crate::config::HttpConfig;
-use crate::error::ApiError;
 
 /// Open files kept for everything but client connections: the database
 /// pool (SQLite opens three files per connection), Redis, the listener,

@@ -11,15 +11,16 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::extract::{ApiJson, CsvBody};
-use crate::app::AppState;
+use super::problem::{ApiError, FieldError, Problem};
 use crate::domain::municipality::MunicipalityCode;
 use crate::domain::shelter::{Hazard, LatLon, LiveUpdate, Shelter, ShelterStatus};
-use crate::error::{ApiError, FieldError, Problem};
 use crate::geoindex::ShelterFilter;
-use crate::import::{self, FileError};
 use crate::sample::NANAO_CREDIT;
+use crate::store::Actor;
 use crate::store::{AuditEvent, ImportOutcome, Official, SnapshotOutcome};
+use crate::usecase;
 
 /// The most shelters one query returns.
 const MAX_LIMIT: usize = 1000;
@@ -319,12 +320,10 @@ pub async fn update_shelter(
     ApiJson(update): ApiJson<LiveUpdate>,
 ) -> Result<Json<Shelter>, ApiError> {
     let update = validate_update(update)?;
-    let shelter = state
-        .store
-        .update_live(&crate::store::Actor::Official(official), &id, &update)
-        .await?;
-    state.live.changed([shelter.clone()]);
-    Ok(Json(shelter))
+    let actor = Actor::Official(official);
+    Ok(Json(
+        usecase::shelters::update(&state, &actor, &id, &update).await?,
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -352,12 +351,7 @@ pub async fn shelter_history(
     Path(id): Path<String>,
     official: Official,
 ) -> Result<Json<ShelterHistory>, ApiError> {
-    let shelter = state
-        .index
-        .get(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("no shelter with id {id}")))?;
-    official.require(&shelter.site.municipality)?;
-    let events = state.store.audit_trail(&id, 500).await?;
+    let events = usecase::shelters::history(&state, &official, &id, 500).await?;
     Ok(Json(ShelterHistory { events }))
 }
 
@@ -429,25 +423,8 @@ pub async fn import_shelters(
     official: Official,
     CsvBody(body): CsvBody,
 ) -> Result<Json<ImportOutcome>, ApiError> {
-    let text = import::decode(&body).map_err(file_error)?;
-    let parsed = import::parse_registry(&text).map_err(file_error)?;
-    if !parsed.sites.is_empty()
-        && !parsed
-            .sites
-            .iter()
-            .any(|(_, s)| official.may_act_in(&s.municipality))
-    {
-        let first = &parsed.sites[0].1.municipality;
-        return Err(official.require(first).unwrap_err());
-    }
-    let actor = crate::store::Actor::Official(official.clone());
-    let mut outcome = state
-        .store
-        .import_sites(&actor, parsed.sites, Some(&official.municipalities))
-        .await?;
-    outcome.problems.extend(parsed.problems);
-    outcome.problems.sort_by_key(|p| p.line);
-    state.live.changed(std::mem::take(&mut outcome.changed));
+    let actor = Actor::Official(official);
+    let outcome = usecase::shelters::import_registry(&state, &actor, &body).await?;
     Ok(Json(outcome))
 }
 
@@ -488,38 +465,9 @@ pub async fn put_shelter_status(
         Some("true") => true,
         Some(_) => return Err(ApiError::field("close_all", "must be true or false")),
     };
-    let actor = official.require(&municipality)?;
-    let text = import::decode(&body).map_err(file_error)?;
-    let snapshot = import::parse_status_snapshot(&text, &municipality).map_err(file_error)?;
-    if snapshot.rows.is_empty() && snapshot.problems.is_empty() && !close_all {
-        // A header and nothing else is more often a wrong export than a
-        // city closing every shelter at once: that needs saying so.
-        return Err(ApiError::Unprocessable(vec![FieldError::new(
-            "close_all",
-            format!(
-                "the snapshot lists no open shelter, so it would close every shelter of {municipality}; \
-                 send it again with ?close_all=true if that is meant"
-            ),
-        )]));
-    }
-    let mut outcome = state
-        .store
-        .apply_status_snapshot(&actor, &municipality, snapshot)
-        .await?;
-    if !outcome.applied {
-        return Err(ApiError::Unprocessable(
-            outcome
-                .problems
-                .iter()
-                .map(|p| FieldError {
-                    field: p.column.clone().unwrap_or_else(|| "row".into()),
-                    message: p.reason.clone(),
-                    line: Some(p.line),
-                })
-                .collect(),
-        ));
-    }
-    state.live.changed(std::mem::take(&mut outcome.changed));
+    let actor = Actor::Official(official);
+    let outcome =
+        usecase::shelters::apply_snapshot(&state, &actor, &municipality, &body, close_all).await?;
     Ok(Json(outcome))
 }
 
@@ -530,14 +478,4 @@ pub struct SnapshotQuery {
     /// `true` to confirm a snapshot that lists no open shelter (it closes
     /// every shelter of the municipality); refused without it.
     close_all: Option<String>,
-}
-
-/// A file that cannot be read as a whole.
-fn file_error(e: FileError) -> ApiError {
-    let field = match e {
-        FileError::Encoding(_) => "encoding",
-        FileError::Header(_) => "header",
-        FileError::Empty | FileError::TooManyRows => "body",
-    };
-    ApiError::Unprocessable(vec![FieldError::new(field, e.to_string())])
 }

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
-use crate::error::{ApiError, not_found};
+use super::problem::{ApiError, not_found};
 
 #[derive(RustEmbed)]
 #[folder = "ui/"]

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::broker::Frame;
-use super::conn::Out;
+use super::queue::Out;
 
 /// Shards of the channel map, so that subscribing to one channel does not
 /// wait for a fan-out on another.

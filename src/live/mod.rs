@@ -20,8 +20,10 @@ pub mod broker;
 pub mod channel;
 pub mod conn;
 pub mod hub;
+pub mod queue;
 pub mod redis;
 mod relay;
+mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,8 +38,8 @@ use tokio_util::sync::CancellationToken;
 
 use self::broker::{Broker, BrokerEvent, Frame, HistoryLimits, MemoryBroker, Position, event_tail};
 use self::channel::{CELL_RESOLUTION, Channel};
-use self::conn::{Caught, Since};
 use self::hub::{Hub, Subscriber};
+use self::queue::{Caught, Since};
 use crate::config::LiveConfig;
 use crate::domain::shelter::{LatLon, Shelter};
 use crate::geoindex::ShelterIndex;
@@ -162,7 +164,9 @@ impl Node {
             ));
             *node.inner.relay.lock().expect("relay handle") = Some(relay);
         } else {
-            tracing::warn!("no outbox relay on this instance (ANPI_RELAY=false): another must publish");
+            tracing::warn!(
+                "no outbox relay on this instance (ANPI_RELAY=false): another must publish"
+            );
         }
         Ok(node)
     }

@@ -5,10 +5,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Actor, Store, audit, on_backend};
+use super::{Actor, Guarded, Store, StoreError, audit, on_backend};
 use crate::domain::municipality::MunicipalityCode;
 use crate::domain::shelter::Hazard;
-use crate::error::ApiError;
 
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Incident {
@@ -93,7 +92,7 @@ impl Store {
         &self,
         actor: &Actor,
         new: NewIncident,
-    ) -> Result<Incident, ApiError> {
+    ) -> Result<Incident, StoreError> {
         let now = super::now();
         let incident = Incident {
             id: uuid::Uuid::now_v7().to_string(),
@@ -136,12 +135,12 @@ impl Store {
                 Some(&incident),
             )?;
             tx.commit().await?;
-            Ok::<_, ApiError>(())
+            Ok::<_, StoreError>(())
         })?;
         Ok(incident)
     }
 
-    pub async fn incident(&self, id: &str) -> Result<Option<Incident>, ApiError> {
+    pub async fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
         let row: Option<IncidentRow> = on_backend!(self, |pool| {
             sqlx::query_as(select_incident!("where id = $1"))
                 .bind(id)
@@ -157,7 +156,7 @@ impl Store {
         &self,
         active: Option<bool>,
         municipality: Option<&MunicipalityCode>,
-    ) -> Result<Vec<Incident>, ApiError> {
+    ) -> Result<Vec<Incident>, StoreError> {
         // Filtered in the query, before the limit: a municipality's
         // incidents must not disappear behind a thousand others.
         let rows: Vec<IncidentRow> = on_backend!(self, |pool| {
@@ -236,7 +235,7 @@ impl Store {
     pub async fn final_stats(
         &self,
         id: &str,
-    ) -> Result<Option<crate::stats::IncidentStats>, ApiError> {
+    ) -> Result<Option<crate::stats::IncidentStats>, StoreError> {
         let kept: Option<Option<String>> = on_backend!(self, |pool| {
             sqlx::query_scalar("select final_stats from incident where id = $1")
                 .bind(id)
@@ -250,14 +249,15 @@ impl Store {
             .map_err(anyhow::Error::from)?)
     }
 
-    /// Closes an open incident; its personal data is to go `retention`
-    /// after now. Only an office of every municipality it covers may.
-    pub async fn close_incident(
+    /// Closes an open incident, if `check` accepts it as it is; its personal
+    /// data is to go `retention` after now.
+    pub async fn close_incident<E>(
         &self,
         actor: &Actor,
         id: &str,
         retention: TimeDelta,
-    ) -> Result<Incident, ApiError> {
+        check: impl FnOnce(&Incident) -> Result<(), E>,
+    ) -> Result<Incident, Guarded<E>> {
         let now = super::now();
         on_backend!(self, |pool| {
             let mut tx = pool.begin().await?;
@@ -267,29 +267,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if touched.rows_affected() == 0 {
-                return Err(ApiError::NotFound(format!("no incident with id {id}")));
+                return Err(Guarded::NotFound);
             }
             let row: IncidentRow = sqlx::query_as(select_incident!("where id = $1"))
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;
             let before = Incident::try_from(row)?;
-            if let Actor::Official(official) = actor
-                && let Some(other) = before
-                    .municipalities
-                    .iter()
-                    .find(|m| !official.may_act_in(m))
-            {
-                return Err(ApiError::Forbidden(format!(
-                    "incident {id} also covers municipality {other}, which this token may not act on"
-                )));
-            }
-            if let Some(at) = before.closed_at {
-                return Err(ApiError::Conflict(format!(
-                    "incident {id} was already closed at {}",
-                    at.to_rfc3339()
-                )));
-            }
+            check(&before).map_err(Guarded::Refused)?;
             let after = Incident {
                 closed_at: Some(now),
                 purge_at: Some(now + retention),

@@ -33,6 +33,65 @@ pub use officials::Official;
 pub use pfif::{ImportCounts, ImportedNote, StoredNote, StoredRecord};
 pub use shelters::{AuditEvent, ImportOutcome, SnapshotOutcome};
 
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A stored row could not be read back as a domain value.
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+}
+
+impl From<anyhow::Error> for StoreError {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<sqlx::Error>() {
+            Ok(db) => StoreError::Database(db),
+            Err(other) => StoreError::Corrupt(format!("{other:#}")),
+        }
+    }
+}
+
+impl StoreError {
+    /// The database could not be reached or gave no connection in time: a
+    /// retry later may succeed (the change was not made).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            )
+        ) || matches!(self, StoreError::Database(sqlx::Error::Database(db))
+            // PostgreSQL shutting down, or not yet accepting connections.
+            if db.code().is_some_and(|c| c.starts_with("57P") || c == "08006"))
+    }
+}
+
+/// The outcome of a write that first checks the row it changes.
+#[derive(Debug)]
+pub enum Guarded<E> {
+    /// No such row.
+    NotFound,
+    /// The caller's check refused the change (its reason).
+    Refused(E),
+    Store(StoreError),
+}
+
+impl<E> From<sqlx::Error> for Guarded<E> {
+    fn from(e: sqlx::Error) -> Self {
+        Guarded::Store(e.into())
+    }
+}
+
+impl<E> From<anyhow::Error> for Guarded<E> {
+    fn from(e: anyhow::Error) -> Self {
+        Guarded::Store(e.into())
+    }
+}
+
 /// Runs `$body` with `$pool` bound to whichever pool the store holds.
 macro_rules! on_backend {
     ($store:expr, |$pool:ident| $body:expr) => {

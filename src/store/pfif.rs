@@ -8,9 +8,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::outbox::outbox;
-use super::{Store, on_backend};
+use super::{Store, StoreError, on_backend};
 use crate::domain::person::{Status, name_key};
-use crate::error::{ApiError, FieldError};
+use crate::error::FieldError;
 use crate::pfif::{Document, NoteRecord, NoteStatus};
 
 /// A person as stored, with every note (check-in) about them, oldest first.
@@ -148,7 +148,7 @@ impl Store {
         &self,
         incident_id: &str,
         document: &Document,
-    ) -> Result<(ImportCounts, Vec<ImportedNote>), ApiError> {
+    ) -> Result<Result<(ImportCounts, Vec<ImportedNote>), Vec<FieldError>>, StoreError> {
         let now = super::now();
         let mut counts = ImportCounts::default();
         let mut added_notes = Vec::new();
@@ -251,14 +251,14 @@ impl Store {
             }
             if !unknown.is_empty() {
                 // Dropped, the transaction stores nothing.
-                return Err(ApiError::Validation(unknown));
+                return Ok(Err(unknown));
             }
             // Families waiting on a person (their channel, or a look-up by
             // name) hear of a new note like of a check-in.
             let events: Vec<_> = added_notes.iter().flat_map(ImportedNote::events).collect();
             outbox!(&mut *tx, &events)?;
             tx.commit().await?;
-            Ok((counts, added_notes))
+            Ok(Ok((counts, added_notes)))
         })
     }
 }

@@ -13,13 +13,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::outbox::outbox;
-use super::{Actor, Store, audit, on_backend, to_json};
+use super::{Actor, Guarded, Store, StoreError, audit, on_backend, to_json};
 use crate::domain::municipality::MunicipalityCode;
 use crate::domain::shelter::{
     Capacity, HazardSet, LatLon, LiveState, LiveUpdate, Shelter, ShelterKind, ShelterSite,
     ShelterStatus,
 };
-use crate::error::ApiError;
 use crate::events;
 use crate::import::{RowProblem, StatusSnapshot};
 
@@ -257,7 +256,7 @@ impl Store {
         &self,
         counts: &std::collections::BTreeMap<String, u64>,
         also: &[events::Addressed],
-    ) -> Result<Vec<Shelter>, ApiError> {
+    ) -> Result<Vec<Shelter>, StoreError> {
         on_backend!(self, |pool| {
             let mut tx = pool.begin().await?;
             // Write first, so the transaction holds the write lock before it reads.
@@ -588,13 +587,15 @@ impl Store {
         Ok(outcome)
     }
 
-    /// An official's change to one shelter's live state.
-    pub async fn update_live(
+    /// A change to one shelter's live state, made only if `check` accepts
+    /// the shelter as it is (read under the row's lock).
+    pub async fn update_live<E>(
         &self,
         actor: &Actor,
         id: &str,
         update: &LiveUpdate,
-    ) -> Result<Shelter, ApiError> {
+        check: impl FnOnce(&Shelter) -> Result<(), E>,
+    ) -> Result<Shelter, Guarded<E>> {
         let now = super::now();
         let shelter = on_backend!(self, |pool| {
             let mut tx = pool.begin().await?;
@@ -603,21 +604,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if touched.rows_affected() == 0 {
-                return Err(ApiError::NotFound(format!("no shelter with id {id}")));
+                return Err(Guarded::NotFound);
             }
             let row: ShelterRow = sqlx::query_as(select_shelter!("where id = $1"))
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;
             let before = Shelter::try_from(row)?;
-            if let Actor::Official(official) = actor
-                && !official.may_act_in(&before.site.municipality)
-            {
-                return Err(ApiError::Forbidden(format!(
-                    "shelter {id} belongs to municipality {}, which this token may not act on",
-                    before.site.municipality
-                )));
-            }
+            check(&before).map_err(Guarded::Refused)?;
             let mut after = before.clone();
             after.live.apply(update, after.site.capacity.people());
             after.live.updated_at = Some(now);
@@ -639,7 +633,7 @@ impl Store {
                 &events::shelters_changed(std::slice::from_ref(&after))
             )?;
             tx.commit().await?;
-            Ok::<_, ApiError>(after)
+            Ok::<_, Guarded<E>>(after)
         })?;
         Ok(shelter)
     }

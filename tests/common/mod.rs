@@ -12,10 +12,11 @@ pub mod ws;
 
 use std::path::PathBuf;
 
-use anpi::app::{self, App, AppState};
+use anpi::app::{self, App};
 use anpi::auth;
 use anpi::config::{DbConfig, ServeConfig};
 use anpi::domain::municipality::MunicipalityCode;
+use anpi::http::AppState;
 use anpi::store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;

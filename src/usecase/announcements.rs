@@ -1,0 +1,34 @@
+//! What an office tells everyone in its municipality.
+
+use super::{Services, acting_in};
+use crate::domain::municipality::MunicipalityCode;
+use crate::error::{DomainError, FieldError};
+use crate::store::{Announcement, Official, Severity};
+
+/// Announcements are short: residents read them on a phone.
+pub const MAX_TEXT_CHARS: usize = 1000;
+
+/// Posts an announcement to `municipality` (the office's own), live on its
+/// `area:` channel once stored.
+pub async fn post(
+    s: &Services,
+    official: &Official,
+    municipality: &MunicipalityCode,
+    severity: Severity,
+    text: &str,
+) -> Result<Announcement, DomainError> {
+    let actor = acting_in(official, municipality)?;
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
+        return Err(DomainError::Invalid(vec![FieldError::new(
+            "text",
+            format!("1 to {MAX_TEXT_CHARS} characters"),
+        )]));
+    }
+    let posted = s
+        .store
+        .post_announcement(&actor, municipality, severity, text)
+        .await?;
+    s.live.changed([]);
+    Ok(posted)
+}

@@ -1,0 +1,69 @@
+//! The use cases: one function per thing a person or a job does — update a
+//! shelter, import a registry, apply a snapshot, open or close an incident,
+//! check in, post an announcement, import PFIF, purge. Each checks who may do
+//! it, applies the domain's rules, and calls the store, which writes the data
+//! and the typed live events it causes (`events`) into the outbox in one
+//! transaction. The edges — `http/`, the CLI, background jobs — only parse,
+//! call and render, so a change made from any of them reaches every open
+//! page the same way.
+//!
+//! Reads that apply no rule (a shelter by id, the nearest shelters) go
+//! straight to the store or the in-memory index.
+
+pub mod announcements;
+pub mod checkins;
+pub mod incidents;
+pub mod pfif;
+pub mod shelters;
+
+use chrono::TimeDelta;
+
+use crate::checkin::CheckinWriter;
+use crate::domain::municipality::MunicipalityCode;
+use crate::error::DomainError;
+use crate::geoindex::ShelterIndex;
+use crate::live::Node;
+use crate::store::{Actor, Official, Store};
+
+/// What the use cases work with: cheap handles, cloned freely.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    /// Shelters in memory, in step with every committed write.
+    pub index: ShelterIndex,
+    /// Live updates: told after each commit (local index, relay wake-up).
+    pub live: Node,
+    /// The surge write path for check-ins.
+    pub checkins: CheckinWriter,
+    /// How long after an incident closes its personal data is kept.
+    pub purge_after: TimeDelta,
+}
+
+/// 403 unless this office may act in `municipality`; the actor if it may.
+pub fn acting_in(
+    official: &Official,
+    municipality: &MunicipalityCode,
+) -> Result<Actor, DomainError> {
+    if official.may_act_in(municipality) {
+        Ok(Actor::Official(official.clone()))
+    } else {
+        Err(DomainError::Forbidden(format!(
+            "this token may act only on municipalities {}, not {municipality}",
+            official
+                .municipalities
+                .iter()
+                .map(MunicipalityCode::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}
+
+/// [`acting_in`] for an actor that may also be the operator (CLI, jobs),
+/// who acts everywhere.
+pub fn may_act(actor: &Actor, municipality: &MunicipalityCode) -> Result<(), DomainError> {
+    match actor {
+        Actor::Official(official) => acting_in(official, municipality).map(|_| ()),
+        Actor::Operator(_) => Ok(()),
+    }
+}
