@@ -384,3 +384,37 @@ fn fmt_num(v: impl Into<f64>) -> String {
         format!("{v:.2}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Spread, show};
+
+    #[test]
+    fn median_of_an_odd_count_is_the_middle_value() {
+        let s = Spread::of([30.0, 10.0, 20.0]).expect("values");
+        assert_eq!((s.median, s.low, s.high), (20.0, 10.0, 30.0));
+    }
+
+    #[test]
+    fn median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        let s = Spread::of([4.0, 1.0, 3.0, 2.0]).expect("values");
+        assert_eq!((s.median, s.low, s.high), (2.5, 1.0, 4.0));
+    }
+
+    #[test]
+    fn no_values_no_spread() {
+        assert!(Spread::of(std::iter::empty()).is_none());
+        assert_eq!(show(None, 1, " ms"), "–");
+    }
+
+    #[test]
+    fn shown_as_median_with_the_range_in_brackets() {
+        assert_eq!(
+            show(Spread::of([1.0, 3.0, 2.0]), 1, " ms"),
+            "2.0 ms (1.0–3.0)"
+        );
+        assert_eq!(show(Spread::of([7.0]), 2, ""), "7.00");
+        // No range when every repetition measured the same.
+        assert_eq!(show(Spread::of([5.0, 5.0]), 0, ""), "5");
+    }
+}
