@@ -426,3 +426,60 @@ fn markdown(
     );
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{duration_us, parse_wrk};
+
+    /// What `wrk -t2 -c64 -d10s --latency` prints.
+    const WRK: &str = "\
+Running 10s test @ http://127.0.0.1:40111/v1/shelters/nearest?lat=35.68&lon=139.76&limit=5
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.31ms  842.17us  21.53ms   91.27%
+    Req/Sec    25.47k     1.86k   29.12k    72.50%
+  Latency Distribution
+     50%    1.12ms
+     75%    1.48ms
+     90%    2.05ms
+     99%    4.37ms
+  506712 requests in 10.00s, 412.88MB read
+Requests/sec:  50661.94
+Transfer/sec:     41.28MB
+";
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn wrk_output_gives_rate_percentiles_and_max() {
+        let row = parse_wrk(WRK).expect("parsed");
+        assert!(close(row.per_second, 50_661.94), "{}", row.per_second);
+        assert!(close(row.p50_us, 1_120.0), "{}", row.p50_us);
+        assert!(close(row.p99_us, 4_370.0), "{}", row.p99_us);
+        // The max column of the thread stats' Latency line.
+        assert!(close(row.max_us, 21_530.0), "{}", row.max_us);
+    }
+
+    #[test]
+    fn wrk_output_without_a_rate_is_an_error() {
+        let cut: String = WRK
+            .lines()
+            .filter(|l| !l.starts_with("Requests/sec:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let err = parse_wrk(&cut).err().expect("no rate");
+        assert!(err.to_string().contains("Requests/sec"), "{err}");
+        assert!(parse_wrk("").is_err());
+    }
+
+    #[test]
+    fn wrk_durations_in_microseconds() {
+        assert_eq!(duration_us("842.17us"), Some(842.17));
+        assert!(close(duration_us("4.37ms").expect("ms"), 4_370.0));
+        assert_eq!(duration_us("1.50s"), Some(1_500_000.0));
+        assert_eq!(duration_us("91.27%"), None);
+        assert_eq!(duration_us("25.47k"), None);
+    }
+}

@@ -14,6 +14,7 @@ mod ceiling;
 mod fanout;
 mod geo;
 mod peers;
+mod pool;
 mod report;
 mod subscribers;
 mod surge;

@@ -1,8 +1,9 @@
 //! What every scenario's report shares: the machine it ran on, the server it
-//! started, and its section of `BENCHMARKS.md`.
+//! started and what that used (/proc, `perf stat`), and its section of
+//! `BENCHMARKS.md`.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -39,6 +40,21 @@ pub fn office_token(
         );
     }
     Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+/// `anpi serve` on 127.0.0.1:`port` with the database at `database_url`,
+/// the benchmark secret and warnings-only logs; the caller adds its own
+/// settings and starts it.
+pub fn anpi_serve(anpi_bin: &Path, port: u16, database_url: &str) -> Command {
+    let mut command = Command::new(anpi_bin);
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", database_url)
+        .env("ANPI_SECRET", BENCH_SECRET)
+        // Up to 9,500 subscribers share one source address.
+        .env("ANPI_MAX_CONNECTIONS_PER_ADDRESS", "20000")
+        .env("RUST_LOG", "warn");
+    command
 }
 
 /// Drops and makes database `name` (one of the benchmarks' own, a plain
@@ -188,4 +204,45 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+const WRITE_SYSCALLS: &str = "syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg";
+
+/// Counts the write-family syscalls of these processes until `stop_perf`.
+pub fn start_perf(pids: &[u32]) -> anyhow::Result<tokio::process::Child> {
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+    tokio::process::Command::new("perf")
+        .args([
+            "stat",
+            "-x",
+            ",",
+            "-e",
+            WRITE_SYSCALLS,
+            "-p",
+            &pids.join(","),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("perf (Debian's linux-perf) counts the server's write syscalls")
+}
+
+/// Stops perf (SIGINT, as Ctrl-C) and sums its counts.
+pub async fn stop_perf(perf: tokio::process::Child) -> anyhow::Result<u64> {
+    let pid = perf.id().context("perf pid")?;
+    Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()?;
+    let out = perf.wait_with_output().await?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    let counts: Vec<u64> = text
+        .lines()
+        .filter(|l| l.contains("syscalls:"))
+        .filter_map(|l| l.split(',').next()?.trim().parse().ok())
+        .collect();
+    if counts.len() != 4 {
+        anyhow::bail!("perf stat did not count write syscalls:\n{text}");
+    }
+    Ok(counts.iter().sum())
 }

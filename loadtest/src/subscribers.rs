@@ -115,7 +115,7 @@ pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds")
 }
 
-fn now_us() -> u64 {
+pub(crate) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
@@ -412,4 +412,60 @@ async fn read<S>(
         }
     };
     *tally.lock().expect("tally").closed.entry(code).or_default() += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Order, number_after};
+
+    /// The gaps one connection reports after receiving these stamps in turn.
+    fn holes_after(stamps: &[u64]) -> u64 {
+        let mut order = Order::default();
+        for &seq in stamps {
+            order.receive(seq);
+        }
+        order.holes()
+    }
+
+    #[test]
+    fn in_order_stamps_leave_no_gap() {
+        assert_eq!(holes_after(&[]), 0);
+        assert_eq!(holes_after(&[1, 2, 3, 4, 5]), 0);
+        // A connection counts from the first stamp it sees.
+        assert_eq!(holes_after(&[41, 42, 43]), 0);
+    }
+
+    #[test]
+    fn a_stamp_still_missing_is_one_gap() {
+        assert_eq!(holes_after(&[1, 2, 4, 5]), 1);
+        assert_eq!(holes_after(&[1, 4]), 2);
+        assert_eq!(holes_after(&[1, 3, 5, 7]), 3);
+    }
+
+    #[test]
+    fn reordered_stamps_within_a_burst_are_no_gap() {
+        assert_eq!(holes_after(&[1, 3, 2, 4]), 0);
+        assert_eq!(holes_after(&[1, 2, 5, 4, 3, 6]), 0);
+        // Missing only until the late one arrives.
+        assert_eq!(holes_after(&[1, 2, 4]), 1);
+        assert_eq!(holes_after(&[1, 2, 4, 3]), 0);
+    }
+
+    #[test]
+    fn repeated_and_earlier_stamps_change_nothing() {
+        assert_eq!(holes_after(&[1, 2, 3, 2, 1, 3]), 0);
+        assert_eq!(holes_after(&[1, 2, 4, 4, 2]), 1);
+    }
+
+    #[test]
+    fn numbers_are_read_from_headers_and_stamped_payloads() {
+        let event = r#"{"op":"event","seq":1234,"ts":1700000000000001,"data":{}}"#;
+        assert_eq!(number_after(event, r#""seq":"#), Some(1234));
+        assert_eq!(number_after(event, r#""ts":"#), Some(1_700_000_000_000_001));
+        let payload = "s=17 t=1700000000123456 xxxxxxxx";
+        assert_eq!(number_after(payload, "s="), Some(17));
+        assert_eq!(number_after(payload, "t="), Some(1_700_000_000_123_456));
+        assert_eq!(number_after(payload, "q="), None);
+        assert_eq!(number_after("s=x", "s="), None);
+    }
 }

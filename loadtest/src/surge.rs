@@ -23,7 +23,7 @@ use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use sqlx::Connection;
 
-use crate::fanout::{Merged, Pool};
+use crate::pool::{Merged, Pool};
 use crate::report;
 use crate::subscribers::Report;
 
@@ -150,23 +150,17 @@ async fn one_run(
 ) -> anyhow::Result<Outcome> {
     let token = report::office_token(&args.anpi_bin, url, CITY, "Surge benchmark")?;
     let port = report::free_port()?;
-    let mut server = std::process::Command::new(&args.anpi_bin);
+    let mut server = report::anpi_serve(&args.anpi_bin, port, url);
     if args.residents > 0 {
         server.env("REDIS_URL", &args.redis);
     } else {
         server.env_remove("REDIS_URL");
     }
     let mut server = server
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", url)
-        .env("ANPI_SECRET", report::BENCH_SECRET)
         .env("ANPI_CHECKIN_BATCH", batch.to_string())
         .env("ANPI_CHECKIN_WRITERS", writers.to_string())
         // One generator address and unique phones: the limits are not what is measured.
         .env("ANPI_CHECKIN_PER_ADDRESS", "1000000000")
-        // Up to 9,500 residents share one source address.
-        .env("ANPI_MAX_CONNECTIONS_PER_ADDRESS", "20000")
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()?;
     let result = async {
