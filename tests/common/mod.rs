@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod follow;
 pub mod procs;
 pub mod ws;
 
@@ -319,6 +320,32 @@ impl TestApp {
         let r = self.client.get(self.url(path)).send().await.expect("GET");
         let status = r.status().as_u16();
         (status, r.json().await.expect("JSON body"))
+    }
+}
+
+/// Events waiting in the outbox of the database at `url`
+/// (`select count(*) from outbox`).
+pub async fn outbox_backlog(url: &str) -> i64 {
+    let store = Store::connect(url).await.expect("the database opens");
+    let waiting = store.outbox_backlog().await.expect("count the outbox");
+    store.close().await;
+    waiting
+}
+
+/// Waits until the outbox of the database at `url` is empty, at most
+/// `within`; fails with the count left otherwise.
+pub async fn wait_outbox_empty(url: &str, within: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let waiting = outbox_backlog(url).await;
+        if waiting == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{waiting} events still in the outbox after {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 

@@ -55,6 +55,29 @@ impl Ws {
         }
     }
 
+    /// The next JSON frame if one comes within `patience`; `Err` when the
+    /// socket is closed or broken (for clients that reconnect).
+    pub async fn next_within(&mut self, patience: Duration) -> Result<Option<Value>, String> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return Ok(None),
+                Ok(None) => return Err("the socket ended".into()),
+                Ok(Some(Err(e))) => return Err(e.to_string()),
+                Ok(Some(Ok(msg))) => msg,
+            };
+            match msg {
+                Message::Text(text) => {
+                    return serde_json::from_str(text.as_str())
+                        .map(Some)
+                        .map_err(|e| format!("not JSON: {e}"));
+                }
+                Message::Close(frame) => return Err(format!("closed by the server: {frame:?}")),
+                _ => continue,
+            }
+        }
+    }
+
     /// The next frame, which must have this `op`.
     pub async fn expect(&mut self, op: &str) -> Value {
         let frame = self.next().await;
