@@ -6,19 +6,37 @@
 //!
 //! # Layout
 //!
+//! Every change takes one path: an edge ([`http`], [`cli`], a job) parses it,
+//! a use case ([`usecase`]) decides whether it may happen and applies the
+//! rules, the [`store`] writes the data and its typed live [`events`] into the
+//! outbox in one transaction, and the outbox relay in [`live`] publishes them
+//! through the broker to every instance's WebSocket subscribers.
+//!
 //! - [`cli`] and [`config`]: the command line (`anpi serve`, `anpi token create`,
-//!   `anpi import …`); `main.rs` only calls [`cli::run`].
-//! - [`app`]: start-up (store, secret, sample data, index) and [`app::serve`],
-//!   which takes an already-bound listener and a shutdown future.
-//! - [`http`]: the axum router, one module per resource, the metrics
-//!   middleware, the OpenAPI document and the embedded web UI; the accept
+//!   `anpi import …`, `anpi replay`); `main.rs` only calls [`cli::run`].
+//! - [`app`]: start-up (store, secret, sample data, index, live node, check-in
+//!   writer) and [`app::serve`], which takes an already-bound listener and a
+//!   shutdown future, and stops the jobs and drains the outbox after it.
+//! - [`http`]: the axum router, one module per resource, the problem+json
+//!   error ([`http::problem`]), the official behind a token, the metrics
+//!   middleware, the OpenAPI document, the embedded web UI, and the accept
 //!   loop that bounds connections in time and number ([`http::server`]).
-//! - [`error`]: the one error type, answered as `application/problem+json`.
+//! - [`usecase`]: one function per thing a person or job does; who may do it.
+//! - [`error`]: [`error::DomainError`] and [`error::FieldError`], the use cases' words.
+//! - [`checkin`]: the surge write path (bounded queue, batch writers, counts).
+//! - [`events`]: every kind of live event, where it goes, one serialisation.
+//! - [`live`]: channels, the broker (in process or Redis), the outbox relay,
+//!   the hub of local subscribers and each WebSocket's reader and writer.
+//! - [`store`]: SQLite or PostgreSQL behind one type; audit trail; outbox.
 //! - [`auth`]: officials' bearer tokens and keyed hashes.
-//! - [`domain`]: pure rules (shelters, hazards, statuses, municipality codes).
+//! - [`limits`]: check-in rate limits per phone and per address.
+//! - [`domain`]: pure rules (shelters, hazards, statuses, phone numbers, codes).
 //! - [`import`]: the municipal and national CSV layouts, encodings, era dates.
-//! - [`store`]: SQLite or PostgreSQL behind one type; the audit trail.
+//! - [`pfif`]: PFIF 1.4 out, 1.2–1.4 in (Google Person Finder's format).
 //! - [`geoindex`]: the in-memory R-tree answering "nearest open shelter".
+//! - [`stats`]: an incident's counts, each person by their latest check-in.
+//! - [`purge`]: the job deleting closed incidents' personal data on time.
+//! - [`replay`]: the 2024 Nanao snapshots posted in time order, sped up.
 //! - [`sample`]: the Nanao shelter list compiled into the binary, with its credit.
 
 pub mod app;

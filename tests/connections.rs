@@ -308,14 +308,7 @@ async fn a_process_at_its_open_file_limit_keeps_answering() {
         assert!(Instant::now() < deadline, "/healthz never answered");
         sleep(Duration::from_millis(200)).await;
     }
-    let metrics = client
-        .get(format!("{}/metrics", instance.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&instance.base).await;
     assert!(
         metrics.contains(r#"anpi_http_refused_connections_total{reason="capacity"}"#),
         "{metrics}"

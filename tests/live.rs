@@ -338,15 +338,7 @@ async fn a_client_that_stops_reading_is_closed_and_the_others_get_everything() {
     if let Some(code) = code {
         assert_eq!(code, anpi::live::conn::CLOSE_TOO_SLOW);
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&app.base).await;
     assert!(
         metrics.contains("anpi_live_slow_clients_total"),
         "{metrics}"
@@ -465,15 +457,8 @@ async fn a_later_subscriber_gets_a_snapshot_with_the_latest_change() {
 }
 
 /// The value of an unlabelled metric in `/metrics` of the service at `base`.
-async fn metric(http: &reqwest::Client, base: &str, name: &str) -> f64 {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+async fn metric(base: &str, name: &str) -> f64 {
+    let text = common::metrics(base).await;
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .map_or(0.0, |v| v.trim().parse().unwrap())
@@ -481,10 +466,10 @@ async fn metric(http: &reqwest::Client, base: &str, name: &str) -> f64 {
 
 /// Polls `/metrics` until `name` is `wanted` (a bounded wait for the server
 /// to catch up, not a timing assertion).
-async fn until_metric(http: &reqwest::Client, base: &str, name: &str, wanted: f64) {
+async fn until_metric(base: &str, name: &str, wanted: f64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let value = metric(http, base, name).await;
+        let value = metric(base, name).await;
         if value == wanted {
             return;
         }
@@ -566,14 +551,11 @@ async fn every_way_a_connection_ends_leaves_the_service_without_a_panic() {
         stalled.send(command).await;
     }
     let total = closers.len() + resets.len() + drops.len() + 1;
-    assert_eq!(
-        metric(&http, &base, "anpi_live_connections").await,
-        total as f64
-    );
+    assert_eq!(metric(&base, "anpi_live_connections").await, total as f64);
 
     // News for it too: its queue overflows and the server lets it go.
     let mut posted = 0;
-    while metric(&http, &base, "anpi_live_slow_clients_total").await < 1.0 {
+    while metric(&base, "anpi_live_slow_clients_total").await < 1.0 {
         assert!(posted < 1000, "the stalled client was never let go");
         for _ in 0..5 {
             let r = http
@@ -613,7 +595,7 @@ async fn every_way_a_connection_ends_leaves_the_service_without_a_panic() {
     }
     drop(drops);
 
-    until_metric(&http, &base, "anpi_live_connections", 0.0).await;
+    until_metric(&base, "anpi_live_connections", 0.0).await;
     assert!(instance.is_running(), "the service is still running");
     let health = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);

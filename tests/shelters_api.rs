@@ -495,15 +495,7 @@ async fn operations_endpoints_work(backend: Backend) {
     );
 
     let _ = app.get_json("/v1/shelters?near=37.04,136.96").await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&app.base).await;
     assert!(
         metrics.lines().any(|l| l.starts_with("http_requests_total")
             && l.contains("route=\"/v1/shelters\"")

@@ -349,6 +349,17 @@ pub async fn wait_outbox_empty(url: &str, within: std::time::Duration) {
     }
 }
 
+/// The Prometheus text of the service at `base` (tests run on loopback,
+/// which may read it without a token).
+pub async fn metrics(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
 /// The repository's sample data directory.
 pub fn geodata() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("geodata/noto-2024-nanao")
