@@ -24,7 +24,7 @@ use futures_util::future::BoxFuture;
 use super::broker::{Broker, BrokerError, event_tail};
 use super::channel::Channel;
 use crate::store::Store;
-use crate::store::outbox::{OutboxRow, SHARDS, Sink};
+use crate::store::outbox::{OutboxRow, Sink};
 
 /// Events taken per shard and round: one transaction, one delete.
 const BATCH: i64 = 500;
@@ -89,7 +89,7 @@ pub(super) async fn run(
 async fn round(store: &Store, broker: &Arc<dyn Broker>) -> anyhow::Result<(usize, bool)> {
     let (mut total, mut more) = (0, false);
     let sink = BrokerSink(broker.clone());
-    for shard in 0..SHARDS {
+    for shard in store.outbox_shards().await? {
         let taken = store.relay_shard(shard, BATCH, &sink).await?;
         if let Some(n) = taken {
             total += n;

@@ -154,6 +154,16 @@ impl Store {
         })
     }
 
+    /// The shards that have events waiting: a relay round visits only these
+    /// (each visit is a transaction, and most commits fill one or two).
+    pub async fn outbox_shards(&self) -> Result<Vec<i16>, sqlx::Error> {
+        on_backend!(self, |pool| sqlx::query_scalar(
+            "select distinct shard from outbox order by shard"
+        )
+        .fetch_all(pool)
+        .await)
+    }
+
     /// The newest event written so far (0 when none).
     pub async fn outbox_head(&self) -> Result<i64, sqlx::Error> {
         on_backend!(self, |pool| sqlx::query_scalar(
