@@ -3,19 +3,23 @@
 -- but never lose it. A relay on each instance publishes the rows in id order
 -- through the broker and deletes them in the transaction that took them.
 create table outbox (
-    id         bigserial primary key,
+    id         bigserial not null,
     -- Channels are spread over a few shards; one relay at a time holds a
     -- shard (an advisory lock), so each channel's events leave in order
     -- while several instances share the work.
     shard      smallint not null,
-    channel    text not null,
-    kind       text not null,
-    -- The event's data, JSON text as it goes on the wire.
-    data       text not null,
-    created_at timestamptz not null default now()
+    -- A change's events of this shard, in order, one per line:
+    -- channel TAB kind TAB data (JSON text as it goes on the wire, which has
+    -- no raw tab or newline). One row per shard and change, not per event:
+    -- a check-in batch of 512 writes at most one row per shard, not 512.
+    events     text not null,
+    -- How many lines `events` holds.
+    n          integer not null,
+    created_at timestamptz not null default now(),
+    -- One index serves both the relay's read (a shard, oldest first) and its
+    -- delete: a second index on id alone would cost every row an insert.
+    primary key (shard, id)
 );
-
-create index outbox_shard_idx on outbox (shard, id);
 
 -- Wake the relays when a transaction that wrote events commits (a NOTIFY
 -- is delivered at commit, once per transaction and channel).

@@ -6,10 +6,11 @@ create table outbox (
     id         integer primary key autoincrement,
     -- Kept for the same layout as PostgreSQL (one writer here: no sharing).
     shard      integer not null,
-    channel    text not null,
-    kind       text not null,
-    -- The event's data, JSON text as it goes on the wire.
-    data       text not null,
+    -- A change's events of this shard, in order, one per line:
+    -- channel TAB kind TAB data (JSON text as it goes on the wire).
+    events     text not null,
+    -- How many lines `events` holds.
+    n          integer not null,
     created_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 

@@ -26,8 +26,10 @@ use super::channel::Channel;
 use crate::store::Store;
 use crate::store::outbox::{OutboxRow, Sink};
 
-/// Events taken per shard and round: one transaction, one delete.
-const BATCH: i64 = 500;
+/// Outbox rows taken per round (each a change's events of one shard: one
+/// for a shelter update, up to a whole check-in batch's share): one
+/// transaction, one delete.
+const BATCH: i64 = 64;
 /// With no wake-up, look anyway this often.
 const POLL: Duration = Duration::from_millis(500);
 /// The longest pause after a failed round (broker or database away).
@@ -84,19 +86,13 @@ pub(super) async fn run(
     }
 }
 
-/// One pass over every shard: how many events went out, and whether a
-/// shard had more waiting than one batch.
+/// One round over the shards this relay can take: how many events went
+/// out, and whether more were waiting than one round takes.
 async fn round(store: &Store, broker: &Arc<dyn Broker>) -> anyhow::Result<(usize, bool)> {
-    let (mut total, mut more) = (0, false);
-    let sink = BrokerSink(broker.clone());
-    for shard in store.outbox_shards().await? {
-        let taken = store.relay_shard(shard, BATCH, &sink).await?;
-        if let Some(n) = taken {
-            total += n;
-            more |= n as i64 == BATCH;
-        }
-    }
-    Ok((total, more))
+    let taken = store
+        .relay_round(BATCH, &BrokerSink(broker.clone()))
+        .await?;
+    Ok((taken.events, taken.rows as i64 == BATCH))
 }
 
 /// The broker, as the outbox's sink.
@@ -107,15 +103,17 @@ impl Sink for BrokerSink {
 
     fn publish<'a>(&'a self, row: &'a OutboxRow) -> BoxFuture<'a, Result<(), BrokerError>> {
         Box::pin(async move {
-            let Ok(channel) = Channel::from_stored(&row.channel) else {
-                // Never blocks the shard: a row nobody can publish is dropped, loudly.
-                tracing::error!(channel = %row.channel, id = row.id, "outbox row names no channel; dropped");
-                return Ok(());
-            };
-            self.0
-                .publish(&channel, &event_tail(&row.kind, &row.data))
-                .await
-                .map(|_| ())
+            for event in row.events() {
+                let Ok(channel) = Channel::from_stored(event.channel) else {
+                    // Never blocks the shard: an event nobody can publish is dropped, loudly.
+                    tracing::error!(channel = %event.channel, id = row.id, "outbox event names no channel; dropped");
+                    continue;
+                };
+                self.0
+                    .publish(&channel, &event_tail(event.kind, event.data))
+                    .await?;
+            }
+            Ok(())
         })
     }
 }

@@ -27,56 +27,97 @@ pub fn shard_of(channel: &str) -> i16 {
     (hash % SHARDS as u64) as i16
 }
 
-/// One waiting event.
+/// One waiting row: a change's events of one shard, in order.
 #[derive(Debug, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: i64,
-    pub channel: String,
-    pub kind: String,
-    /// JSON text, as it goes on the wire.
-    pub data: String,
+    pub shard: i16,
+    /// How many events it holds.
+    pub n: i32,
+    /// One event per line: channel TAB kind TAB data.
+    pub events: String,
 }
 
-/// The rows of `events`, ready to bind: (shard, channel, kind, data).
-pub(crate) fn rows(events: &[Addressed]) -> Vec<(i16, String, &'static str, String)> {
-    events
-        .iter()
-        .map(|a| {
-            let channel = a.channel.to_string();
-            (shard_of(&channel), channel, a.event.kind(), a.event.data())
+/// One event of a row.
+pub struct Stored<'a> {
+    pub channel: &'a str,
+    pub kind: &'a str,
+    /// JSON text, as it goes on the wire.
+    pub data: &'a str,
+}
+
+impl OutboxRow {
+    /// Its events, in the order they were written; a malformed line (never
+    /// written by this code) is skipped, loudly, so it cannot block a shard.
+    pub fn events(&self) -> impl Iterator<Item = Stored<'_>> {
+        self.events.lines().filter_map(move |line| {
+            let mut fields = line.splitn(3, '\t');
+            match (fields.next(), fields.next(), fields.next()) {
+                (Some(channel), Some(kind), Some(data)) => Some(Stored {
+                    channel,
+                    kind,
+                    data,
+                }),
+                _ => {
+                    tracing::error!(id = self.id, "malformed outbox line; skipped");
+                    None
+                }
+            }
         })
+    }
+}
+
+/// The rows of `events`, ready to bind: per shard, in shard order, its
+/// events' lines and how many. Serialised JSON has no raw tab or newline
+/// (both are escaped in strings), and channel names and kinds have none.
+pub(crate) fn rows(events: &[Addressed]) -> Vec<(i16, String, i32)> {
+    let mut by_shard: Vec<(String, i32)> = vec![(String::new(), 0); SHARDS as usize];
+    for a in events {
+        let channel = a.channel.to_string();
+        let (text, n) = &mut by_shard[shard_of(&channel) as usize];
+        text.push_str(&channel);
+        text.push('\t');
+        text.push_str(a.event.kind());
+        text.push('\t');
+        text.push_str(&a.event.data());
+        text.push('\n');
+        *n += 1;
+    }
+    by_shard
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(shard, (text, n))| (shard as i16, text, n))
         .collect()
 }
 
-/// Rows per insert statement: 4 binds each stays far below both backends'
-/// limits on bound parameters.
-pub(crate) const ROWS_PER_INSERT: usize = 1000;
-
 /// Writes `$events` (`&[Addressed]`) into the outbox on `$exec` — inside the
-/// transaction of the change that caused them. Evaluates to
-/// `Result<(), sqlx::Error>`.
+/// transaction of the change that caused them: one row per shard they touch,
+/// in one statement. Evaluates to `Result<(), sqlx::Error>`.
 macro_rules! outbox {
     ($exec:expr, $events:expr) => {{
         let rows = $crate::store::outbox::rows($events);
-        let mut result = Ok(());
-        for chunk in rows.chunks($crate::store::outbox::ROWS_PER_INSERT) {
-            let mut insert =
-                sqlx::QueryBuilder::new("insert into outbox (shard, channel, kind, data) ");
-            insert.push_values(chunk, |mut row, (shard, channel, kind, data)| {
+        if rows.is_empty() {
+            Ok(())
+        } else {
+            let mut insert = sqlx::QueryBuilder::new("insert into outbox (shard, events, n) ");
+            insert.push_values(&rows, |mut row, (shard, events, n)| {
                 row.push_bind(*shard)
-                    .push_bind(channel.as_str())
-                    .push_bind(*kind)
-                    .push_bind(data.as_str());
+                    .push_bind(events.as_str())
+                    .push_bind(*n);
             });
-            if let Err(e) = insert.build().execute(&mut *$exec).await {
-                result = Err(e);
-                break;
-            }
+            insert.build().execute(&mut *$exec).await.map(|_| ())
         }
-        result
     }};
 }
 pub(crate) use outbox;
+
+/// What one relay visit to a shard took and published.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Taken {
+    pub rows: usize,
+    pub events: usize,
+}
 
 /// Where the relay sends what it takes (the broker).
 pub trait Sink: Sync {
@@ -96,17 +137,37 @@ pub enum RelayError<E> {
 }
 
 impl Store {
-    /// Publishes up to `max` waiting events of `shard`, oldest first, through
-    /// `publish`, and deletes them once all went out. `None` when another
-    /// relay holds the shard right now. The rows stay locked while they are
-    /// published: no other relay publishes them twice.
-    pub async fn relay_shard<E: Send>(
+    /// One relay round: up to `max` waiting rows of the shards this relay
+    /// can take now, oldest first per shard, published through `sink` and
+    /// deleted — one transaction, whatever the number of shards. On
+    /// PostgreSQL a shard is taken with an advisory lock held until the
+    /// commit, so no other relay publishes its rows twice or out of order;
+    /// shards another relay holds are left to it.
+    pub async fn relay_round<E: Send>(
         &self,
-        shard: i16,
         max: i64,
         sink: &dyn Sink<Error = E>,
-    ) -> Result<Option<usize>, RelayError<E>> {
+    ) -> Result<Taken, RelayError<E>> {
         let is_postgres = matches!(self, Store::Postgres(_));
+        // The shards with rows waiting: one index probe each, however long
+        // the backlog. (`column1` is what both backends call a VALUES
+        // list's column.)
+        let values: Vec<String> = (0..SHARDS).map(|s| format!("({s})")).collect();
+        let waiting = format!(
+            "select cast(column1 as bigint) as s from (values {}) as v \
+             where exists (select 1 from outbox o where o.shard = v.column1)",
+            values.join(", ")
+        );
+        let ours = if is_postgres {
+            // Materialised first, so only shards with rows are locked.
+            format!(
+                "with waiting as materialized ({waiting}) \
+                 select s from waiting where pg_try_advisory_xact_lock({LOCK_SPACE}, cast(s as integer)) \
+                 order by s"
+            )
+        } else {
+            waiting
+        };
         on_backend!(self, |pool| {
             let mut tx = pool.begin().await?;
             if !is_postgres {
@@ -117,51 +178,47 @@ impl Store {
                 sqlx::query("update outbox set shard = shard where id = 0")
                     .execute(&mut *tx)
                     .await?;
-            } else {
-                let ours: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock($1, $2)")
-                    .bind(LOCK_SPACE)
-                    .bind(i32::from(shard))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                if !ours {
-                    return Ok(None);
-                }
             }
-            let rows: Vec<OutboxRow> = sqlx::query_as(
-                "select id, channel, kind, data from outbox where shard = $1 order by id limit $2",
-            )
-            .bind(shard)
-            .bind(max)
-            .fetch_all(&mut *tx)
-            .await?;
-            if rows.is_empty() {
-                return Ok(Some(0));
+            let shards: Vec<i64> = sqlx::QueryBuilder::new(ours.as_str())
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await?;
+            if shards.is_empty() {
+                return Ok(Taken::default());
             }
+            let mut select =
+                sqlx::QueryBuilder::new("select id, shard, n, events from outbox where shard in (");
+            let mut list = select.separated(", ");
+            for shard in &shards {
+                list.push_bind(*shard as i16);
+            }
+            select.push(") order by shard, id limit ").push_bind(max);
+            let rows: Vec<OutboxRow> = select.build_query_as().fetch_all(&mut *tx).await?;
             for row in &rows {
                 sink.publish(row).await.map_err(RelayError::Publish)?;
             }
             // Exactly the rows taken: a row with a lower id may have been
             // committed meanwhile, and it has not gone out yet.
-            let mut delete = sqlx::QueryBuilder::new("delete from outbox where id in (");
+            let mut delete = sqlx::QueryBuilder::new("delete from outbox where shard in (");
+            let mut list = delete.separated(", ");
+            for shard in &shards {
+                list.push_bind(*shard as i16);
+            }
+            delete.push(") and id in (");
             let mut ids = delete.separated(", ");
             for row in &rows {
                 ids.push_bind(row.id);
             }
             delete.push(")");
-            delete.build().execute(&mut *tx).await?;
+            if !rows.is_empty() {
+                delete.build().execute(&mut *tx).await?;
+            }
             tx.commit().await?;
-            Ok(Some(rows.len()))
+            Ok(Taken {
+                rows: rows.len(),
+                events: rows.iter().map(|r| r.n.max(0) as usize).sum(),
+            })
         })
-    }
-
-    /// The shards that have events waiting: a relay round visits only these
-    /// (each visit is a transaction, and most commits fill one or two).
-    pub async fn outbox_shards(&self) -> Result<Vec<i16>, sqlx::Error> {
-        on_backend!(self, |pool| sqlx::query_scalar(
-            "select distinct shard from outbox order by shard"
-        )
-        .fetch_all(pool)
-        .await)
     }
 
     /// The newest event written so far (0 when none).
@@ -183,10 +240,10 @@ impl Store {
         .await)
     }
 
-    /// Events waiting to be published (a metric, and for tests).
+    /// Events waiting to be published (for operators and tests).
     pub async fn outbox_backlog(&self) -> Result<i64, sqlx::Error> {
         on_backend!(self, |pool| sqlx::query_scalar(
-            "select count(*) from outbox"
+            "select cast(coalesce(sum(n), 0) as bigint) from outbox"
         )
         .fetch_one(pool)
         .await)

@@ -324,7 +324,7 @@ impl TestApp {
 }
 
 /// Events waiting in the outbox of the database at `url`
-/// (`select count(*) from outbox`).
+/// (`Store::outbox_backlog`: the events, not the rows holding them).
 pub async fn outbox_backlog(url: &str) -> i64 {
     let store = Store::connect(url).await.expect("the database opens");
     let waiting = store.outbox_backlog().await.expect("count the outbox");
