@@ -1,7 +1,7 @@
 //! The transactional outbox: a change writes its live events here in the
 //! transaction that writes its data ([`outbox!`]); the relay takes them in
 //! order, publishes them and deletes them in the transaction that took them
-//! ([`Store::relay_shard`]). A crash between commit and publish only delays
+//! ([`Store::relay_round`]). A crash between commit and publish only delays
 //! an event; when the broker is away, events wait in the table, not in memory.
 
 use futures_util::future::BoxFuture;
