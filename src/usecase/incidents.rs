@@ -1,8 +1,7 @@
 //! Incidents: an office opens one for the municipalities it acts on and
 //! closes it; a job deletes the personal data of closed ones on time.
 
-use super::shelters::guarded;
-use super::{Services, acting_in};
+use super::{Services, acting_in, guarded};
 use crate::error::DomainError;
 use crate::store::{Actor, Incident, NewIncident, Official};
 

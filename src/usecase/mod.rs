@@ -23,7 +23,7 @@ use crate::domain::municipality::MunicipalityCode;
 use crate::error::DomainError;
 use crate::geoindex::ShelterIndex;
 use crate::live::Node;
-use crate::store::{Actor, Official, Store};
+use crate::store::{Actor, Guarded, Official, Store};
 
 /// What the use cases work with: cheap handles, cloned freely.
 #[derive(Clone)]
@@ -65,5 +65,15 @@ pub fn may_act(actor: &Actor, municipality: &MunicipalityCode) -> Result<(), Dom
     match actor {
         Actor::Official(official) => acting_in(official, municipality).map(|_| ()),
         Actor::Operator(_) => Ok(()),
+    }
+}
+
+/// A guarded write's outcome in the domain's words (`missing` names what
+/// was not found).
+fn guarded(e: Guarded<DomainError>, missing: impl FnOnce() -> String) -> DomainError {
+    match e {
+        Guarded::NotFound => DomainError::NotFound(missing()),
+        Guarded::Refused(e) => e,
+        Guarded::Store(e) => e.into(),
     }
 }

@@ -1,12 +1,12 @@
 //! An office changes shelters: one at a time, by its registry file, or by
 //! the open-shelter snapshot it posts after an incident.
 
-use super::{Services, acting_in, may_act};
+use super::{Services, acting_in, guarded, may_act};
 use crate::domain::municipality::MunicipalityCode;
 use crate::domain::shelter::{LiveUpdate, Shelter};
 use crate::error::{DomainError, FieldError};
 use crate::import::{self, FileError};
-use crate::store::{Actor, AuditEvent, Guarded, ImportOutcome, Official, SnapshotOutcome};
+use crate::store::{Actor, AuditEvent, ImportOutcome, Official, SnapshotOutcome};
 
 /// An office changes one shelter's live state (only its municipality's).
 pub async fn update(
@@ -131,13 +131,4 @@ fn unusable_file(e: FileError) -> DomainError {
         FileError::Empty | FileError::TooManyRows => "body",
     };
     DomainError::Unusable(vec![FieldError::new(field, e.to_string())])
-}
-
-/// A guarded write's outcome in the domain's words.
-pub(super) fn guarded(e: Guarded<DomainError>, missing: impl FnOnce() -> String) -> DomainError {
-    match e {
-        Guarded::NotFound => DomainError::NotFound(missing()),
-        Guarded::Refused(e) => e,
-        Guarded::Store(e) => e.into(),
-    }
 }
