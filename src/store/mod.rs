@@ -30,7 +30,7 @@ pub use checkins::{
 };
 pub use incidents::{Incident, NewIncident};
 pub use officials::Official;
-pub use pfif::{ImportCounts, ImportedNote, StoredNote, StoredRecord};
+pub use pfif::{ImportCounts, StoredNote, StoredRecord};
 pub use shelters::{AuditEvent, ImportOutcome, SnapshotOutcome};
 
 /// Why the store could not answer.

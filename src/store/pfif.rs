@@ -53,9 +53,10 @@ pub struct ImportCounts {
     pub notes_known: u64,
 }
 
-/// A note an import added: who it is about and who waits for them.
+/// A note an import added: who it is about and who waits for them (its
+/// live events are written with it).
 #[derive(Debug)]
-pub struct ImportedNote {
+struct ImportedNote {
     pub person_token: String,
     pub name: String,
     /// Tokens of the look-ups by this name waiting for news.
@@ -148,7 +149,7 @@ impl Store {
         &self,
         incident_id: &str,
         document: &Document,
-    ) -> Result<Result<(ImportCounts, Vec<ImportedNote>), Vec<FieldError>>, StoreError> {
+    ) -> Result<Result<ImportCounts, Vec<FieldError>>, StoreError> {
         let now = super::now();
         let mut counts = ImportCounts::default();
         let mut added_notes = Vec::new();
@@ -258,7 +259,7 @@ impl Store {
             let events: Vec<_> = added_notes.iter().flat_map(ImportedNote::events).collect();
             outbox!(&mut *tx, &events)?;
             tx.commit().await?;
-            Ok(Ok((counts, added_notes)))
+            Ok(Ok(counts))
         })
     }
 }

@@ -23,7 +23,7 @@ pub async fn import(
     let text = std::str::from_utf8(xml)
         .map_err(|e| DomainError::field("body", format!("not UTF-8: {e}")))?;
     let document = crate::pfif::read(text).map_err(DomainError::Invalid)?;
-    let (counts, _added) = s
+    let counts = s
         .store
         .pfif_import(incident_id, &document)
         .await?
