@@ -9,6 +9,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::aid::AidAudience;
+use crate::aidindex::AidIndex;
 use crate::auth::Secret;
 use crate::checkin::CheckinWriter;
 use crate::config::{HttpConfig, ServeConfig, redact_url};
@@ -57,7 +59,8 @@ impl App {
     /// Loads the secret, the sample shelters (into an empty registry, when
     /// asked) and the in-memory index.
     pub async fn with_store(store: Store, config: &ServeConfig) -> anyhow::Result<App> {
-        let secret = Secret::load(config.db.secret.as_deref(), &store).await?;
+        let secret = Arc::new(Secret::load(config.db.secret.as_deref(), &store).await?);
+        crate::freshness::set_shelter_stale_after(config.shelter_stale_hours);
         if config.sample_data && store.shelter_count().await? == 0 {
             let parsed = import::parse_registry(sample::NANAO_SHELTERS_CSV)?;
             let outcome = store
@@ -75,7 +78,11 @@ impl App {
             backend = store.backend_name(),
             "index built"
         );
-        let live = Node::start(&config.live, store.clone(), index.clone()).await?;
+        let aid = AidIndex::new(
+            store.active_aid_requests().await?,
+            store.open_aid_offers().await?,
+        );
+        let live = Node::start(&config.live, store.clone(), index.clone(), aid.clone()).await?;
         if config.live.relay && !live.published_so_far(STARTUP_PUBLISH_PATIENCE).await {
             tracing::warn!(
                 "events from before this start are still in the outbox; they go out as the broker takes them"
@@ -97,8 +104,16 @@ impl App {
                     live,
                     checkins,
                     purge_after: chrono::TimeDelta::days(config.purge_after_days.into()),
+                    aid,
+                    audience: AidAudience::new(
+                        secret.clone(),
+                        chrono::TimeDelta::hours(config.aid.request_stale_hours.into()),
+                        chrono::TimeDelta::hours(config.aid.offer_stale_hours.into()),
+                    ),
+                    contacts: secret.sealer("aid contact v1"),
+                    secret,
+                    aid_rules: config.aid.clone(),
                 },
-                secret: Arc::new(secret),
                 metrics: prometheus(),
                 limits: Limits {
                     max_json_bytes: config.max_json_bytes,
@@ -128,6 +143,7 @@ pub async fn serve(
     let services = app.state.services.clone();
     let jobs = CancellationToken::new();
     let purge = tokio::spawn(crate::purge::run(services.clone(), jobs.clone()));
+    let aid_clock = tokio::spawn(crate::purge::aid_clock(services.clone(), jobs.clone()));
     let router = crate::http::router(app.state);
     tracing::info!(addr = %addr, "listening");
     crate::http::server::run(listener, router, &app.http, shutdown).await;
@@ -136,6 +152,7 @@ pub async fn serve(
     // pool closes.
     jobs.cancel();
     let _ = purge.await;
+    let _ = aid_clock.await;
     services.live.shutdown().await;
     services.store.close().await;
     tracing::info!("stopped");

@@ -6,7 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::domain::municipality::MunicipalityCode;
-use crate::store::Store;
+use crate::store::{Account, NewAccount, Role, Store};
 
 /// The server's hashing key. `Debug` never shows it.
 #[derive(Clone)]
@@ -39,6 +39,12 @@ impl Secret {
         }
     }
 
+    /// The sealer for personal data of one purpose (`seal`), its key
+    /// derived from this one.
+    pub fn sealer(&self, purpose: &str) -> crate::seal::Sealer {
+        crate::seal::Sealer::derive(&self.0, purpose)
+    }
+
     /// Keyed hash, hex.
     pub fn hash(&self, value: &str) -> String {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
@@ -55,18 +61,51 @@ pub async fn create_token(
     name: &str,
     municipalities: &[MunicipalityCode],
 ) -> anyhow::Result<String> {
+    let (_, token) = create_account(
+        store,
+        secret,
+        &NewAccount {
+            name,
+            role: Role::Official,
+            org: None,
+            municipalities,
+            coordinator: None,
+        },
+    )
+    .await?;
+    Ok(token)
+}
+
+/// Makes a token for any holder and records its hash; returns the holder
+/// and the token (shown once).
+pub async fn create_account(
+    store: &Store,
+    secret: &Secret,
+    new: &NewAccount<'_>,
+) -> anyhow::Result<(Account, String)> {
     anyhow::ensure!(
-        !municipalities.is_empty(),
+        !new.municipalities.is_empty(),
         "a token needs at least one municipality"
     );
-    anyhow::ensure!(!name.trim().is_empty(), "a token needs a name");
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let token = format!("anpi_{}", hex::encode(bytes));
-    store
-        .create_official(name.trim(), municipalities, &secret.hash(&token))
+    anyhow::ensure!(!new.name.trim().is_empty(), "a token needs a name");
+    let token = format!("anpi_{}", random_hex());
+    let account = store
+        .create_account(
+            &NewAccount {
+                name: new.name.trim(),
+                ..*new
+            },
+            &secret.hash(&token),
+        )
         .await?;
-    Ok(token)
+    Ok((account, token))
+}
+
+/// 32 random bytes, hex: tokens and edit keys.
+pub fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system gives randomness");
+    hex::encode(bytes)
 }
 
 /// The token of an `Authorization: Bearer …` value; the scheme name is

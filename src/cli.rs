@@ -11,7 +11,7 @@ use crate::config::{DbConfig, FileArg, ServeConfig};
 use crate::domain::municipality::MunicipalityCode;
 use crate::import;
 use crate::replay::Replay;
-use crate::store::{Actor, Store};
+use crate::store::{Actor, NewAccount, Role, Store};
 use crate::usecase;
 
 #[derive(Parser, Debug)]
@@ -67,14 +67,33 @@ pub struct ReplayArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
-    /// Create a token for an emergency office; prints it once, alone on stdout.
+    /// Create a token for an emergency office or a coordinator; prints it
+    /// once, alone on stdout.
     Create {
         /// Municipality code (JIS X 0402, 5 or 6 digits) the token may act on; repeatable.
         #[arg(long = "municipality", required = true)]
         municipalities: Vec<String>,
-        /// Who holds it, as residents will see it (e.g. "Nanao HQ").
+        /// Who holds it, as residents will see it (e.g. "Nanao HQ"); for a
+        /// coordinator, the organisation's name when omitted.
+        #[arg(long, required_unless_present = "org")]
+        name: Option<String>,
+        /// official (an emergency office) or coordinator (a volunteer centre
+        /// or NPO, which registers volunteers through the API).
+        #[arg(long, default_value = "official", value_parser = ["official", "coordinator"])]
+        role: String,
+        /// A coordinator's organisation, e.g. "七尾市社会福祉協議会".
         #[arg(long)]
-        name: String,
+        org: Option<String>,
+        #[command(flatten)]
+        db: DbConfig,
+    },
+    /// Suspend a token (a coordinator's suspends its volunteers too), or
+    /// reinstate it with --reinstate.
+    Suspend {
+        /// The token holder's number (`id` in `GET /v1/me`).
+        id: i64,
+        #[arg(long)]
+        reinstate: bool,
         #[command(flatten)]
         db: DbConfig,
     },
@@ -116,6 +135,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Create {
             municipalities,
             name,
+            role,
+            org,
             db,
         }) => {
             app::init_logging(std::io::stderr);
@@ -123,10 +144,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .map(|m| MunicipalityCode::parse(m))
                 .collect::<Result<Vec<_>, _>>()?;
+            let role = Role::parse(&role).expect("clap allows only known roles");
+            let name = name.or_else(|| org.clone()).unwrap_or_default();
             let store = Store::connect(&db.database_url).await?;
             let secret = Secret::load(db.secret.as_deref(), &store).await?;
-            let token = auth::create_token(&store, &secret, &name, &codes).await?;
+            let (_, token) = auth::create_account(
+                &store,
+                &secret,
+                &NewAccount {
+                    name: &name,
+                    role,
+                    org: org.as_deref(),
+                    municipalities: &codes,
+                    coordinator: None,
+                },
+            )
+            .await?;
             writeln!(std::io::stdout(), "{token}")?;
+            Ok(())
+        }
+        Command::Token(TokenCommand::Suspend { id, reinstate, db }) => {
+            app::init_logging(std::io::stderr);
+            let store = Store::connect(&db.database_url).await?;
+            anyhow::ensure!(
+                store.set_suspended(id, !reinstate).await?,
+                "no token holder with number {id}"
+            );
             Ok(())
         }
         Command::Import(ImportCommand::Shelters { file, db }) => {

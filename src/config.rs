@@ -119,11 +119,75 @@ pub struct ServeConfig {
     #[arg(long, env = "ANPI_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Redacted>,
 
+    /// Hours after its last confirmation an open or full shelter's state is
+    /// marked stale in every answer (the office reconfirms with one PATCH).
+    #[arg(long, env = "ANPI_SHELTER_STALE_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
+    pub shelter_stale_hours: u32,
+
     #[command(flatten)]
     pub http: HttpConfig,
 
     #[command(flatten)]
     pub live: LiveConfig,
+
+    #[command(flatten)]
+    pub aid: AidConfig,
+}
+
+/// The clocks and thresholds of aid requests, offers and claims.
+#[derive(Args, Clone, Debug)]
+pub struct AidConfig {
+    /// Hours after its last confirmation an active request is marked stale
+    /// and its requester asked to reconfirm.
+    #[arg(long, env = "ANPI_AID_REQUEST_STALE_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
+    pub request_stale_hours: u32,
+
+    /// Hours without reconfirmation after which an open request expires.
+    #[arg(long, env = "ANPI_AID_REQUEST_EXPIRE_HOURS", default_value_t = 72, value_parser = clap::value_parser!(u32).range(1..))]
+    pub request_expire_hours: u32,
+
+    /// Hours after its last confirmation an open offer is marked stale.
+    #[arg(long, env = "ANPI_AID_OFFER_STALE_HOURS", default_value_t = 72, value_parser = clap::value_parser!(u32).range(1..))]
+    pub offer_stale_hours: u32,
+
+    /// Minutes a volunteer has to deliver a claim; then it lapses and its
+    /// quantity returns to the request.
+    #[arg(long, env = "ANPI_AID_CLAIM_MINUTES", default_value_t = 24 * 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub claim_minutes: u32,
+
+    /// Undelivered claims a volunteer may hold before its delivery record
+    /// is looked at (Crisis Cleanup's throttle).
+    #[arg(long, env = "ANPI_AID_THROTTLE_OPEN_CLAIMS", default_value_t = 5)]
+    pub throttle_open_claims: u32,
+
+    /// Share of its closed claims a volunteer holding that many must have
+    /// delivered to claim more; below it, 429.
+    #[arg(long, env = "ANPI_AID_THROTTLE_MIN_RATIO", default_value_t = 0.5)]
+    pub throttle_min_ratio: f64,
+
+    /// Distinct reports that hide a record pending a coordinator's or
+    /// office's decision.
+    #[arg(long, env = "ANPI_AID_REPORTS_TO_HIDE", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub reports_to_hide: u32,
+
+    /// Seconds between sweeps for lapsed claims, stale and expired records.
+    #[arg(long, env = "ANPI_AID_SWEEP_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sweep_secs: u64,
+}
+
+impl Default for AidConfig {
+    fn default() -> Self {
+        Self {
+            request_stale_hours: 24,
+            request_expire_hours: 72,
+            offer_stale_hours: 72,
+            claim_minutes: 24 * 60,
+            throttle_open_claims: 5,
+            throttle_min_ratio: 0.5,
+            reports_to_hide: 3,
+            sweep_secs: 60,
+        }
+    }
 }
 
 /// Time and number bounds on HTTP connections, so that slow or silent
@@ -246,8 +310,10 @@ impl Default for ServeConfig {
             checkin_per_phone: 10,
             checkin_per_address: 600,
             metrics_token: None,
+            shelter_stale_hours: 12,
             http: HttpConfig::default(),
             live: LiveConfig::default(),
+            aid: AidConfig::default(),
         }
     }
 }

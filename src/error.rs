@@ -38,6 +38,9 @@ pub enum DomainError {
     /// The content is well-formed but cannot be used as a whole (HTTP 422).
     #[error("unusable input: {0:?}")]
     Unusable(Vec<FieldError>),
+    /// This needs a token, and none was given (HTTP 401).
+    #[error("a token is needed")]
+    Unauthorized,
     /// The one acting may not do this here (HTTP 403).
     #[error("not allowed: {0}")]
     Forbidden(String),
@@ -47,6 +50,10 @@ pub enum DomainError {
     /// It conflicts with what is stored (HTTP 409).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Refused for what this actor did before (HTTP 429, no retry time:
+    /// it lifts when the actor's record changes).
+    #[error("throttled: {0}")]
+    Throttled(String),
     /// Not now: retry after the given seconds (HTTP 503).
     #[error("busy: {0}")]
     Busy(String, u64),

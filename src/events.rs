@@ -9,11 +9,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::aid::{AidAudience, PublicOffer, PublicRequest};
 use crate::domain::person::Status;
 use crate::domain::shelter::Shelter;
 use crate::live::channel::Channel;
 use crate::stats::IncidentStats;
-use crate::store::Announcement;
+use crate::store::{AidOffer, AidRequest, Announcement, Claim};
 
 /// Ids per `registry.changed` event: a national import changes 100,000.
 const REGISTRY_CHUNK: usize = 500;
@@ -32,6 +33,36 @@ pub enum LiveEvent {
     IncidentStats(Box<IncidentStats>),
     /// An office told its municipality something (`announcement`).
     Announcement(Announcement),
+    /// An aid request changed: its public view (`aid.request`).
+    AidRequest(Box<PublicRequest>),
+    /// An aid offer changed: its public view (`aid.offer`).
+    AidOffer(Box<PublicOffer>),
+    /// Open requests per category in a municipality (`aid.counts`).
+    AidCounts(AidCounts),
+    /// A claim changed, told to the claimant's and requester's inboxes
+    /// (`aid.claim`).
+    AidClaim(Box<ClaimEvent>),
+    /// Aid records changed: every instance reloads them into its matching
+    /// index (`aid.changed`, internal).
+    AidChanged {
+        requests: Vec<String>,
+        offers: Vec<String>,
+    },
+}
+
+/// Open requests of a municipality per category.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AidCounts {
+    pub municipality: String,
+    /// Category code → open or partially claimed requests.
+    pub open: std::collections::BTreeMap<String, i64>,
+}
+
+/// A claim and the request it is on (public fields only).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClaimEvent {
+    pub claim: Claim,
+    pub request: PublicRequest,
 }
 
 /// What a watcher of a person learns of one check-in.
@@ -61,6 +92,11 @@ impl LiveEvent {
             LiveEvent::Checkin(_) => "checkin",
             LiveEvent::IncidentStats(_) => "incident.stats",
             LiveEvent::Announcement(_) => "announcement",
+            LiveEvent::AidRequest(_) => "aid.request",
+            LiveEvent::AidOffer(_) => "aid.offer",
+            LiveEvent::AidCounts(_) => "aid.counts",
+            LiveEvent::AidClaim(_) => "aid.claim",
+            LiveEvent::AidChanged { .. } => "aid.changed",
         }
     }
 
@@ -74,6 +110,13 @@ impl LiveEvent {
             LiveEvent::Checkin(c) => serde_json::to_string(c),
             LiveEvent::IncidentStats(s) => serde_json::to_string(s),
             LiveEvent::Announcement(a) => serde_json::to_string(a),
+            LiveEvent::AidRequest(r) => serde_json::to_string(r),
+            LiveEvent::AidOffer(o) => serde_json::to_string(o),
+            LiveEvent::AidCounts(c) => serde_json::to_string(c),
+            LiveEvent::AidClaim(c) => serde_json::to_string(c),
+            LiveEvent::AidChanged { requests, offers } => serde_json::to_string(
+                &serde_json::json!({ "requests": requests, "offers": offers }),
+            ),
         };
         json.expect("live events serialise")
     }
@@ -146,4 +189,74 @@ pub fn announced(announcement: &Announcement) -> Addressed {
         Channel::Area(announcement.municipality.clone()),
         LiveEvent::Announcement(announcement.clone()),
     )
+}
+
+/// A request changed: its public view to its cell and area, to the
+/// requester's inbox and to the inboxes of those holding claims on it; the
+/// area's open counts; and every instance's matching index told.
+pub fn aid_request_changed(
+    request: &AidRequest,
+    audience: &AidAudience,
+    claimants: &[i64],
+    open_counts: Vec<(String, i64)>,
+) -> Vec<Addressed> {
+    let event = LiveEvent::AidRequest(Box::new(
+        audience.request_view(request, crate::store::now()),
+    ));
+    let mut out = vec![
+        Addressed::new(Channel::cell_at(request.at), event.clone()),
+        Addressed::new(Channel::Area(request.municipality.clone()), event.clone()),
+        Addressed::new(audience.requester_inbox(&request.id), event.clone()),
+    ];
+    for id in claimants {
+        out.push(Addressed::new(audience.account_inbox(*id), event.clone()));
+    }
+    out.push(Addressed::new(
+        Channel::Area(request.municipality.clone()),
+        LiveEvent::AidCounts(AidCounts {
+            municipality: request.municipality.as_str().to_owned(),
+            open: open_counts.into_iter().collect(),
+        }),
+    ));
+    out.push(Addressed::new(
+        Channel::Registry,
+        LiveEvent::AidChanged {
+            requests: vec![request.id.clone()],
+            offers: Vec::new(),
+        },
+    ));
+    out
+}
+
+/// A claim changed: to its holder's inbox and to the requester's.
+pub fn aid_claim_changed(
+    claim: &Claim,
+    request: &AidRequest,
+    audience: &AidAudience,
+) -> Vec<Addressed> {
+    let event = LiveEvent::AidClaim(Box::new(ClaimEvent {
+        claim: claim.clone(),
+        request: audience.request_view(request, crate::store::now()),
+    }));
+    vec![
+        Addressed::new(audience.account_inbox(claim.account_id), event.clone()),
+        Addressed::new(audience.requester_inbox(&request.id), event),
+    ]
+}
+
+/// An offer changed: its public view to its cell and area, and every
+/// instance's matching index told.
+pub fn aid_offer_changed(offer: &AidOffer, audience: &AidAudience) -> Vec<Addressed> {
+    let event = LiveEvent::AidOffer(Box::new(audience.offer_view(offer, crate::store::now())));
+    vec![
+        Addressed::new(Channel::cell_at(offer.at), event.clone()),
+        Addressed::new(Channel::Area(offer.municipality.clone()), event),
+        Addressed::new(
+            Channel::Registry,
+            LiveEvent::AidChanged {
+                requests: Vec::new(),
+                offers: vec![offer.id.clone()],
+            },
+        ),
+    ]
 }

@@ -144,11 +144,7 @@ impl ShelterIndex {
     /// Every located shelter within `radius_m` of `at` (straight-line on the
     /// sphere), in no particular order.
     pub fn within(&self, at: LatLon, radius_m: f64) -> Vec<Arc<Shelter>> {
-        const EARTH_RADIUS_M: f64 = 6_371_008.8;
-        let chord = 2.0
-            * (radius_m / (2.0 * EARTH_RADIUS_M))
-                .min(std::f64::consts::FRAC_PI_2)
-                .sin();
+        let chord = chord_of(radius_m);
         let inner = self.read();
         inner
             .tree
@@ -185,7 +181,16 @@ impl ShelterIndex {
     }
 }
 
-fn unit_vector(p: LatLon) -> [f64; 3] {
+/// The straight-line distance between unit vectors `radius_m` apart on the
+/// sphere (a great-circle distance as the R-tree measures it).
+pub(crate) fn chord_of(radius_m: f64) -> f64 {
+    const EARTH_RADIUS_M: f64 = 6_371_008.8;
+    2.0 * (radius_m / (2.0 * EARTH_RADIUS_M))
+        .min(std::f64::consts::FRAC_PI_2)
+        .sin()
+}
+
+pub(crate) fn unit_vector(p: LatLon) -> [f64; 3] {
     let (lat, lon) = (p.lat.to_radians(), p.lon.to_radians());
     [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
 }

@@ -39,6 +39,8 @@
 //! - [`replay`]: the 2024 Nanao snapshots posted in time order, sped up.
 //! - [`sample`]: the Nanao shelter list compiled into the binary, with its credit.
 
+pub mod aid;
+pub mod aidindex;
 pub mod app;
 pub mod auth;
 pub mod checkin;
@@ -47,6 +49,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod freshness;
 pub mod geoindex;
 pub mod http;
 pub mod import;
@@ -56,6 +59,7 @@ pub mod pfif;
 pub mod purge;
 pub mod replay;
 pub mod sample;
+pub mod seal;
 pub mod stats;
 pub mod store;
 pub mod usecase;

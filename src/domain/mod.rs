@@ -1,5 +1,6 @@
 //! Pure rules of the domain: no I/O, no database, no clock reads.
 
+pub mod aid;
 pub mod municipality;
 pub mod person;
 pub mod shelter;

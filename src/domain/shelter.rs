@@ -241,8 +241,10 @@ impl LatLon {
     }
 }
 
-/// The live part: what officials post and residents act on.
-#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+/// The live part: what officials post and residents act on. Answers also
+/// carry its freshness — `confirmed_at`, `confirmed_by` and `stale` — added
+/// where it is serialised (`freshness`), since staleness depends on the clock.
+#[derive(Clone, Debug, PartialEq, ToSchema)]
 pub struct LiveState {
     pub status: ShelterStatus,
     /// People there now by the office's count.
@@ -302,6 +304,9 @@ pub struct LiveUpdate {
     pub status: Option<ShelterStatus>,
     pub occupancy: Option<i64>,
     pub needs: Option<Vec<String>>,
+    /// The state is still as it says: fresh again, nothing else changed.
+    #[serde(default)]
+    pub confirm: bool,
 }
 
 impl LiveState {

@@ -1,6 +1,7 @@
 //! The HTTP surface: one router per resource merged here, request metrics,
 //! health checks, the OpenAPI document and the embedded web UI.
 
+mod aid;
 mod announcements;
 mod auth;
 mod checkins;
@@ -43,6 +44,8 @@ use self::problem::ApiError;
     tags((name = "shelters", description = "The shelter registry and live state"),
          (name = "incidents", description = "Incidents an office activates for its municipalities, check-ins, look-ups, PFIF"),
          (name = "announcements", description = "What an office tells everyone in its municipality"),
+         (name = "aid", description = "Requests for help, offers, claims and moderation (docs/aid.md)"),
+         (name = "volunteers", description = "Volunteers a coordinator registers and suspends"),
          (name = "live", description = "Live updates over WebSocket (docs/live-protocol.md)"),
          (name = "operations", description = "Health and metrics"))
 )]
@@ -82,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(checkins::router())
         .merge(pfif::router())
         .merge(announcements::router())
+        .merge(aid::router())
         .merge(live::router())
         .merge(health::router())
         .split_for_parts();

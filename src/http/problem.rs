@@ -162,7 +162,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let ApiError::Unavailable(_, seconds) | ApiError::TooMany(_, seconds) = self {
+        // 0: no time to name (a throttle that lifts when the client's own
+        // record changes, not with time).
+        if let ApiError::Unavailable(_, seconds) | ApiError::TooMany(_, seconds) = self
+            && seconds > 0
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -204,7 +208,9 @@ impl From<DomainError> for ApiError {
         match e {
             DomainError::Invalid(errors) => ApiError::Validation(errors),
             DomainError::Unusable(errors) => ApiError::Unprocessable(errors),
+            DomainError::Unauthorized => ApiError::Unauthorized,
             DomainError::Forbidden(m) => ApiError::Forbidden(m),
+            DomainError::Throttled(m) => ApiError::TooMany(m, 0),
             DomainError::NotFound(m) => ApiError::NotFound(m),
             DomainError::Conflict(m) => ApiError::Conflict(m),
             DomainError::Busy(m, seconds) => ApiError::Unavailable(m, seconds),

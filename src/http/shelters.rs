@@ -159,7 +159,7 @@ fn names<const N: usize>(all: [&str; N]) -> String {
     all.join(", ")
 }
 
-fn parse_lat_lon(raw: &str) -> Result<LatLon, String> {
+pub(super) fn parse_lat_lon(raw: &str) -> Result<LatLon, String> {
     let shape = || format!("must be LAT,LON in degrees (e.g. 37.0432,136.9674), got {raw:?}");
     let (lat, lon) = raw.split_once(',').ok_or_else(shape)?;
     let lat: f64 = lat.trim().parse().map_err(|_| shape())?;
@@ -295,8 +295,9 @@ pub async fn get_shelter(
         .ok_or_else(|| ApiError::NotFound(format!("no shelter with id {id}")))
 }
 
-/// An office changes a shelter's live state. Occupancy at or above capacity
-/// makes an open shelter `full` (and back) unless `status` is given too.
+/// An office changes a shelter's live state, or reconfirms it as it is
+/// (`{"confirm": true}`). Occupancy at or above capacity makes an open
+/// shelter `full` (and back) unless `status` is given too.
 #[utoipa::path(
     patch,
     path = "/v1/shelters/{id}",
@@ -357,10 +358,14 @@ pub async fn shelter_history(
 
 fn validate_update(mut update: LiveUpdate) -> Result<LiveUpdate, ApiError> {
     let mut errors = Vec::new();
-    if update.status.is_none() && update.occupancy.is_none() && update.needs.is_none() {
+    if update.status.is_none()
+        && update.occupancy.is_none()
+        && update.needs.is_none()
+        && !update.confirm
+    {
         errors.push(FieldError::new(
             "body",
-            "give at least one of status, occupancy, needs",
+            "give at least one of status, occupancy, needs, or confirm: true",
         ));
     }
     if let Some(n) = update.occupancy

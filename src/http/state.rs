@@ -1,13 +1,11 @@
 //! What every handler is given: the use cases' [`Services`] and what only
-//! the HTTP edge needs (hashing secret, metrics, limits).
+//! the HTTP edge needs (metrics, limits).
 
 use std::ops::Deref;
-use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::auth::Secret;
 use crate::limits::CheckinLimits;
 use crate::usecase::Services;
 
@@ -15,7 +13,6 @@ use crate::usecase::Services;
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
-    pub secret: Arc<Secret>,
     pub metrics: PrometheusHandle,
     pub limits: Limits,
     pub checkin_limits: CheckinLimits,

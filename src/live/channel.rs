@@ -37,6 +37,9 @@ pub enum Channel {
     Area(MunicipalityCode),
     Incident(String),
     Person(String),
+    /// A private inbox: a requester's or a volunteer's own aid events. Its
+    /// name is derived from the server secret and given only to its owner.
+    Inbox(String),
     /// Internal: every instance listens here to keep its shelter index in
     /// step with writes made on other instances. Clients cannot subscribe.
     Registry,
@@ -68,16 +71,16 @@ impl Channel {
             "area" => MunicipalityCode::parse(rest)
                 .map(Channel::Area)
                 .map_err(|e| e.to_string()),
-            "incident" | "person" if is_token(rest) => Ok(if prefix == "incident" {
-                Channel::Incident(rest.to_owned())
-            } else {
-                Channel::Person(rest.to_owned())
+            "incident" | "person" | "inbox" if is_token(rest) => Ok(match prefix {
+                "incident" => Channel::Incident(rest.to_owned()),
+                "person" => Channel::Person(rest.to_owned()),
+                _ => Channel::Inbox(rest.to_owned()),
             }),
-            "incident" | "person" => Err(format!(
+            "incident" | "person" | "inbox" => Err(format!(
                 "{prefix} ids are 1 to 64 letters, digits, '-' or '_'"
             )),
             _ => Err(format!(
-                "unknown channel kind {prefix:?}; use cell, area, incident or person"
+                "unknown channel kind {prefix:?}; use cell, area, incident, person or inbox"
             )),
         }
     }
@@ -120,7 +123,7 @@ impl Channel {
                 format!("anpi:{{c{parent}}}:{self}")
             }
             Channel::Area(code) => format!("anpi:{{p{}}}:{self}", &code.as_str()[..2]),
-            Channel::Incident(_) | Channel::Person(_) | Channel::Registry => {
+            Channel::Incident(_) | Channel::Person(_) | Channel::Inbox(_) | Channel::Registry => {
                 format!("anpi:{{{self}}}")
             }
         }
@@ -134,6 +137,7 @@ impl fmt::Display for Channel {
             Channel::Area(code) => write!(f, "area:{}", code.as_str()),
             Channel::Incident(id) => write!(f, "incident:{id}"),
             Channel::Person(token) => write!(f, "person:{token}"),
+            Channel::Inbox(token) => write!(f, "inbox:{token}"),
             Channel::Registry => f.write_str("registry"),
         }
     }

@@ -40,6 +40,7 @@ use self::broker::{Broker, BrokerEvent, Frame, HistoryLimits, MemoryBroker, Posi
 use self::channel::{CELL_RESOLUTION, Channel};
 use self::hub::{Hub, Subscriber};
 use self::queue::{Caught, Since};
+use crate::aidindex::AidIndex;
 use crate::config::LiveConfig;
 use crate::domain::shelter::{LatLon, Shelter};
 use crate::geoindex::ShelterIndex;
@@ -91,6 +92,7 @@ struct Inner {
     hub: Hub,
     store: Store,
     index: ShelterIndex,
+    aid: AidIndex,
     settings: Settings,
     connections: AtomicUsize,
     next_conn: AtomicU64,
@@ -120,6 +122,7 @@ impl Node {
         config: &LiveConfig,
         store: Store,
         index: ShelterIndex,
+        aid: AidIndex,
     ) -> anyhow::Result<Node> {
         let settings = Settings::from(config);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -141,6 +144,7 @@ impl Node {
                 hub: Hub::default(),
                 store,
                 index,
+                aid,
                 settings,
                 connections: AtomicUsize::new(0),
                 next_conn: AtomicU64::new(1),
@@ -269,25 +273,75 @@ impl Node {
         }
     }
 
+    /// Records changed (on this instance or another): the in-memory
+    /// indexes reload them from the database.
     fn registry_changed(&self, frame: &Frame) {
         #[derive(Deserialize)]
-        struct Changed {
-            data: Ids,
+        struct Envelope {
+            kind: String,
+            data: serde_json::Value,
         }
         #[derive(Deserialize)]
         struct Ids {
+            #[serde(default)]
             ids: Vec<String>,
+            #[serde(default)]
+            requests: Vec<String>,
+            #[serde(default)]
+            offers: Vec<String>,
         }
-        let Ok(changed) = serde_json::from_str::<Changed>(frame.bytes.as_str()) else {
+        enum Changed {
+            Shelters {
+                ids: Vec<String>,
+            },
+            Aid {
+                requests: Vec<String>,
+                offers: Vec<String>,
+            },
+        }
+        let Ok(envelope) = serde_json::from_str::<Envelope>(frame.bytes.as_str()) else {
             return;
+        };
+        let Ok(ids) = serde_json::from_value::<Ids>(envelope.data) else {
+            return;
+        };
+        let changed = match envelope.kind.as_str() {
+            "aid.changed" => Changed::Aid {
+                requests: ids.requests,
+                offers: ids.offers,
+            },
+            _ => Changed::Shelters { ids: ids.ids },
         };
         let node = self.clone();
         tokio::spawn(async move {
-            for id in changed.data.ids {
-                match node.inner.store.shelter(&id).await {
-                    Ok(Some(s)) => node.inner.index.upsert(s),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not refresh a shelter"),
+            let inner = &node.inner;
+            match changed {
+                Changed::Shelters { ids } => {
+                    for id in ids {
+                        match inner.store.shelter(&id).await {
+                            Ok(Some(s)) => inner.index.upsert(s),
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(error = %e, "could not refresh a shelter"),
+                        }
+                    }
+                }
+                Changed::Aid { requests, offers } => {
+                    for id in requests {
+                        match inner.store.aid_request(&id).await {
+                            Ok(Some(r)) => inner.aid.upsert_request(r),
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "could not refresh an aid request")
+                            }
+                        }
+                    }
+                    for id in offers {
+                        match inner.store.aid_offer(&id).await {
+                            Ok(Some(o)) => inner.aid.upsert_offer(o),
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(error = %e, "could not refresh an aid offer"),
+                        }
+                    }
                 }
             }
         });
@@ -317,6 +371,15 @@ impl Node {
             match inner.store.all_shelters().await {
                 Ok(all) => inner.index.replace_all(all),
                 Err(e) => tracing::error!(error = %e, "could not reload the shelter index"),
+            }
+            match (
+                inner.store.active_aid_requests().await,
+                inner.store.open_aid_offers().await,
+            ) {
+                (Ok(requests), Ok(offers)) => inner.aid.replace_all(requests, offers),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(error = %e, "could not reload the aid index")
+                }
             }
             inner.hub.check_all();
             tracing::info!("live broker back; subscribers are catching up");
@@ -475,6 +538,8 @@ impl Node {
             ),
             // A person's history comes from a look-up; the channel carries what follows.
             Channel::Person(_) | Channel::Registry => ("person.snapshot", json!({})),
+            // An inbox carries what follows; the owner reads its records by HTTP.
+            Channel::Inbox(_) => ("inbox.snapshot", json!({})),
         };
         // Header first, as in event frames, so a client can route a frame
         // without parsing its data.

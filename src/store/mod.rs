@@ -6,6 +6,7 @@
 //! each pool type so a query is written once. Migrations live in
 //! `migrations/sqlite` and `migrations/postgres` and run at start.
 
+mod aid;
 mod announcements;
 mod checkins;
 mod incidents;
@@ -23,13 +24,17 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use aid::{
+    AidOffer, AidRequest, Claim, ClaimRefusal, CloseRefusal, NewClaim, OfferStatus, RecordKind,
+    Throttle,
+};
 pub use announcements::{Announcement, Severity};
 pub use checkins::{
     CheckinRequest, CheckinView, Committed, HouseholdReceipt, LatestCheckin, LookUp, PersonReport,
     PersonView, Receipt, StoredPerson,
 };
 pub use incidents::{Incident, NewIncident};
-pub use officials::Official;
+pub use officials::{Account, NewAccount, Official, Role};
 pub use pfif::{ImportCounts, StoredNote, StoredRecord};
 pub use shelters::{AuditEvent, ImportOutcome, SnapshotOutcome};
 
@@ -149,6 +154,10 @@ pub enum Store {
 #[derive(Clone, Debug)]
 pub enum Actor {
     Official(Official),
+    /// A coordinator or volunteer (or an office acting on aid).
+    Member(Account),
+    /// A resident with a request's edit link, or without an account at all.
+    Resident,
     /// Someone with shell access to the server (CLI import, sample seeding).
     Operator(&'static str),
 }
@@ -158,6 +167,8 @@ impl Actor {
     pub fn display_name(&self) -> String {
         match self {
             Actor::Official(o) => o.name.clone(),
+            Actor::Member(a) => a.display_name(),
+            Actor::Resident => "resident".to_owned(),
             Actor::Operator(what) => (*what).to_owned(),
         }
     }
@@ -166,6 +177,8 @@ impl Actor {
     pub fn audit_name(&self) -> String {
         match self {
             Actor::Official(o) => format!("official:{} {}", o.id, o.name),
+            Actor::Member(a) => format!("{}:{} {}", a.role.as_str(), a.id, a.name),
+            Actor::Resident => "resident".to_owned(),
             Actor::Operator(what) => format!("operator:{what}"),
         }
     }

@@ -10,19 +10,27 @@
 //! Reads that apply no rule (a shelter by id, the nearest shelters) go
 //! straight to the store or the in-memory index.
 
+pub mod aid;
 pub mod announcements;
 pub mod checkins;
 pub mod incidents;
 pub mod pfif;
 pub mod shelters;
 
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 
+use crate::aid::AidAudience;
+use crate::aidindex::AidIndex;
+use crate::auth::Secret;
 use crate::checkin::CheckinWriter;
+use crate::config::AidConfig;
 use crate::domain::municipality::MunicipalityCode;
 use crate::error::DomainError;
 use crate::geoindex::ShelterIndex;
 use crate::live::Node;
+use crate::seal::Sealer;
 use crate::store::{Actor, Guarded, Official, Store};
 
 /// What the use cases work with: cheap handles, cloned freely.
@@ -37,6 +45,15 @@ pub struct Services {
     pub checkins: CheckinWriter,
     /// How long after an incident closes its personal data is kept.
     pub purge_after: TimeDelta,
+    /// Active aid requests and open offers in memory, for matching.
+    pub aid: AidIndex,
+    /// Who hears of aid changes (inbox names) and when records go stale.
+    pub audience: AidAudience,
+    /// Seals requesters' contacts at rest.
+    pub contacts: Sealer,
+    /// The server secret: keyed hashes of tokens and edit keys.
+    pub secret: Arc<Secret>,
+    pub aid_rules: AidConfig,
 }
 
 /// 403 unless this office may act in `municipality`; the actor if it may.
@@ -64,6 +81,18 @@ pub fn acting_in(
 pub fn may_act(actor: &Actor, municipality: &MunicipalityCode) -> Result<(), DomainError> {
     match actor {
         Actor::Official(official) => acting_in(official, municipality).map(|_| ()),
+        Actor::Member(account) => {
+            if account.may_act_in(municipality) {
+                Ok(())
+            } else {
+                Err(DomainError::Forbidden(format!(
+                    "this token may not act on municipality {municipality}"
+                )))
+            }
+        }
+        Actor::Resident => Err(DomainError::Forbidden(
+            "this needs the token of an office of the municipality".into(),
+        )),
         Actor::Operator(_) => Ok(()),
     }
 }

@@ -69,7 +69,7 @@ pub async fn import_registry(
             }
             Some(official.municipalities.as_slice())
         }
-        Actor::Operator(_) => None,
+        Actor::Member(_) | Actor::Resident | Actor::Operator(_) => None,
     };
     let mut outcome = s.store.import_sites(actor, parsed.sites, scope).await?;
     outcome.problems.extend(parsed.problems);

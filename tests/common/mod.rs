@@ -231,6 +231,44 @@ impl TestApp {
             .expect("token")
     }
 
+    /// A bearer token for a coordinator (a volunteer centre) acting on `codes`.
+    pub async fn coordinator(&self, org: &str, codes: &[&str]) -> String {
+        let codes: Vec<_> = codes
+            .iter()
+            .map(|c| MunicipalityCode::parse(c).expect("valid code"))
+            .collect();
+        let (_, token) = auth::create_account(
+            &self.state.store,
+            &self.state.secret,
+            &anpi::store::NewAccount {
+                name: org,
+                role: anpi::store::Role::Coordinator,
+                org: Some(org),
+                municipalities: &codes,
+                coordinator: None,
+            },
+        )
+        .await
+        .expect("token");
+        token
+    }
+
+    /// A volunteer registered through the API by the holder of `coordinator`.
+    pub async fn volunteer(&self, coordinator: &str, name: &str) -> String {
+        let r = self
+            .post_as(
+                coordinator,
+                "/v1/volunteers",
+                serde_json::json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        r.json::<serde_json::Value>().await.expect("registration")["token"]
+            .as_str()
+            .expect("volunteer token")
+            .to_owned()
+    }
+
     /// `PATCH path` with a JSON body, as the holder of `token`.
     pub async fn patch_as(
         &self,

@@ -305,15 +305,31 @@ impl Drop for Instance {
 
 /// `anpi token create` against a database.
 pub fn token(database_url: &str, municipality: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_anpi"))
-        .args([
-            "token",
-            "create",
+    create_token(
+        database_url,
+        &["--municipality", municipality, "--name", "test office"],
+    )
+}
+
+/// `anpi token create --role coordinator` against a database.
+pub fn coordinator_token(database_url: &str, municipality: &str, org: &str) -> String {
+    create_token(
+        database_url,
+        &[
             "--municipality",
             municipality,
-            "--name",
-            "test office",
-        ])
+            "--role",
+            "coordinator",
+            "--org",
+            org,
+        ],
+    )
+}
+
+fn create_token(database_url: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_anpi"))
+        .args(["token", "create"])
+        .args(args)
         .env("DATABASE_URL", database_url)
         .output()
         .unwrap();
