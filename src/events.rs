@@ -42,6 +42,9 @@ pub enum LiveEvent {
     /// A claim changed, told to the claimant's and requester's inboxes
     /// (`aid.claim`).
     AidClaim(Box<ClaimEvent>),
+    /// A record went stale: its owner is asked to reconfirm it, on their
+    /// inbox (`aid.reconfirm`).
+    AidReconfirm(Reminder),
     /// Aid records changed: every instance reloads them into its matching
     /// index (`aid.changed`, internal).
     AidChanged {
@@ -56,6 +59,15 @@ pub struct AidCounts {
     pub municipality: String,
     /// Category code → open or partially claimed requests.
     pub open: std::collections::BTreeMap<String, i64>,
+}
+
+/// Which record to reconfirm, and since when it was not.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Reminder {
+    /// `request` or `offer`.
+    pub kind: &'static str,
+    pub id: String,
+    pub confirmed_at: DateTime<Utc>,
 }
 
 /// A claim and the request it is on (public fields only).
@@ -96,6 +108,7 @@ impl LiveEvent {
             LiveEvent::AidOffer(_) => "aid.offer",
             LiveEvent::AidCounts(_) => "aid.counts",
             LiveEvent::AidClaim(_) => "aid.claim",
+            LiveEvent::AidReconfirm(_) => "aid.reconfirm",
             LiveEvent::AidChanged { .. } => "aid.changed",
         }
     }
@@ -114,6 +127,7 @@ impl LiveEvent {
             LiveEvent::AidOffer(o) => serde_json::to_string(o),
             LiveEvent::AidCounts(c) => serde_json::to_string(c),
             LiveEvent::AidClaim(c) => serde_json::to_string(c),
+            LiveEvent::AidReconfirm(r) => serde_json::to_string(r),
             LiveEvent::AidChanged { requests, offers } => serde_json::to_string(
                 &serde_json::json!({ "requests": requests, "offers": offers }),
             ),
@@ -259,4 +273,9 @@ pub fn aid_offer_changed(offer: &AidOffer, audience: &AidAudience) -> Vec<Addres
             },
         ),
     ]
+}
+
+/// A record went stale: its owner's inbox asks for a reconfirmation.
+pub fn reconfirm(inbox: Channel, reminder: Reminder) -> Addressed {
+    Addressed::new(inbox, LiveEvent::AidReconfirm(reminder))
 }

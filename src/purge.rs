@@ -6,8 +6,8 @@
 //!   closed incidents past `purge_at` lose their people, check-ins, watches
 //!   and idempotency records; their counts are kept;
 //! - the aid clock: [`usecase::aid::sweep`](crate::usecase::aid::sweep)
-//!   lapses claims not delivered in time and expires requests nobody
-//!   reconfirmed.
+//!   lapses claims not delivered in time, asks owners of stale records to
+//!   reconfirm them and expires requests nobody reconfirmed.
 
 use std::time::Duration;
 
@@ -41,8 +41,12 @@ pub async fn aid_clock(services: Services, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
         match aid::sweep(&services).await {
-            Ok((0, 0)) => {}
-            Ok((lapsed, expired)) => tracing::info!(lapsed, expired, "aid clock"),
+            Ok(swept) if swept == aid::Swept::default() => {}
+            Ok(aid::Swept {
+                lapsed,
+                expired,
+                reminded,
+            }) => tracing::info!(lapsed, expired, reminded, "aid clock"),
             Err(e) => tracing::error!(error = %e, "aid sweep failed; retrying next tick"),
         }
     }

@@ -636,10 +636,10 @@ async fn throttle_lapse_stale_expiry_and_report_and_hide(backend: Backend) {
         ),
     )
     .await;
-    let (lapsed, _) = anpi::usecase::aid::sweep(&app.state.services)
+    let swept = anpi::usecase::aid::sweep(&app.state.services)
         .await
         .unwrap();
-    assert_eq!(lapsed, 2);
+    assert_eq!(swept.lapsed, 2);
     let (_, back) = app.get_json(&format!("/v1/aid/requests/{}", ids[0])).await;
     assert_eq!(back["claimed"], 0, "a lapsed claim gives its units back");
     assert_eq!(back["status"], "open");
@@ -667,17 +667,44 @@ async fn throttle_lapse_stale_expiry_and_report_and_hide(backend: Backend) {
     }
     json_of(claim(ids[7].clone()).await, 201).await;
 
-    // Stale after a day without reconfirmation; one call makes it fresh.
+    // Stale after a day without reconfirmation: marked in every answer,
+    // and the requester is asked once on their inbox; one call makes it
+    // fresh.
+    let posted_key = &keys[0];
+    let inbox = json_of(
+        app.get_as(posted_key, &format!("/v1/aid/requests/{}", ids[0]))
+            .await,
+        200,
+    )
+    .await["inbox"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut requester = Ws::connect(&app.base).await;
+    requester.subscribe(json!({"channels": [inbox]})).await;
+    requester.expect("snapshot").await;
+    let a_day_ago = (chrono::Utc::now() - chrono::TimeDelta::hours(25))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     exec(
         app.store(),
         &format!(
-            "update aid_request set confirmed_at = '2020-01-01T00:00:00Z' where id = '{}'",
+            "update aid_request set confirmed_at = '{a_day_ago}' where id = '{}'",
             ids[0]
         ),
     )
     .await;
     let (_, stale) = app.get_json(&format!("/v1/aid/requests/{}", ids[0])).await;
     assert_eq!(stale["stale"], true);
+    for expected in [1, 0] {
+        let swept = anpi::usecase::aid::sweep(&app.state.services)
+            .await
+            .unwrap();
+        assert_eq!(swept.reminded, expected, "asked once, not every sweep");
+    }
+    app.wait_published().await;
+    let asked = requester.next().await;
+    assert_eq!(asked["kind"], "aid.reconfirm");
+    assert_eq!(asked["data"]["id"], ids[0].as_str());
     let fresh = json_of(
         app.patch_as(
             &keys[0],
@@ -698,10 +725,10 @@ async fn throttle_lapse_stale_expiry_and_report_and_hide(backend: Backend) {
         ),
     )
     .await;
-    let (_, expired) = anpi::usecase::aid::sweep(&app.state.services)
+    let swept = anpi::usecase::aid::sweep(&app.state.services)
         .await
         .unwrap();
-    assert_eq!(expired, 1);
+    assert_eq!(swept.expired, 1);
     let (_, gone) = app.get_json(&format!("/v1/aid/requests/{}", ids[0])).await;
     assert_eq!(gone["status"], "expired");
     let r = app

@@ -41,7 +41,9 @@ create table aid_request (
     confirmed_by  text not null,
     -- Raised by every change, in commit order (the row is locked): what
     -- keeps each instance's index from taking an older state for a newer.
-    version       bigint not null default 0
+    version       bigint not null default 0,
+    -- When the requester was last asked to reconfirm (once per staleness).
+    reminded_at   timestamptz
 );
 create index aid_request_area_idx on aid_request (municipality, status);
 
@@ -65,7 +67,8 @@ create table aid_offer (
     updated_at      timestamptz not null,
     confirmed_at    timestamptz not null,
     confirmed_by    text not null,
-    version         bigint not null default 0
+    version         bigint not null default 0,
+    reminded_at     timestamptz
 );
 
 create table aid_claim (

@@ -870,6 +870,77 @@ impl Store {
         })
     }
 
+    /// Asks the owners of records confirmed before their cut-off (and not
+    /// asked since) to reconfirm, on their inboxes: once per staleness.
+    /// Returns how many were asked.
+    pub async fn remind_stale_aid(
+        &self,
+        requests_before: DateTime<Utc>,
+        offers_before: DateTime<Utc>,
+        audience: &AidAudience,
+    ) -> Result<usize, sqlx::Error> {
+        let now = super::now();
+        let mut asked = 0;
+        for (kind, before) in [
+            (RecordKind::Request, requests_before),
+            (RecordKind::Offer, offers_before),
+        ] {
+            let (select, mark) = match kind {
+                RecordKind::Request => (
+                    "select id, confirmed_at, cast(0 as bigint) from aid_request \
+                     where status in ('open', 'partially_claimed') and hidden = $1 and confirmed_at < $2 \
+                     and (reminded_at is null or reminded_at < confirmed_at) limit 500",
+                    "update aid_request set reminded_at = $2 where id = $1 \
+                     and (reminded_at is null or reminded_at < confirmed_at)",
+                ),
+                RecordKind::Offer => (
+                    "select id, confirmed_at, account_id from aid_offer \
+                     where status = 'open' and hidden = $1 and confirmed_at < $2 \
+                     and (reminded_at is null or reminded_at < confirmed_at) limit 500",
+                    "update aid_offer set reminded_at = $2 where id = $1 \
+                     and (reminded_at is null or reminded_at < confirmed_at)",
+                ),
+            };
+            let due: Vec<(String, DateTime<Utc>, i64)> = on_backend!(self, |pool| {
+                sqlx::query_as(select)
+                    .bind(false)
+                    .bind(before)
+                    .fetch_all(pool)
+                    .await
+            })?;
+            for (id, confirmed_at, account) in due {
+                let inbox = match kind {
+                    RecordKind::Request => audience.requester_inbox(&id),
+                    RecordKind::Offer => audience.account_inbox(account),
+                };
+                let event = events::reconfirm(
+                    inbox,
+                    events::Reminder {
+                        kind: kind.as_str(),
+                        id: id.clone(),
+                        confirmed_at,
+                    },
+                );
+                let marked = on_backend!(self, |pool| {
+                    let mut tx = pool.begin().await?;
+                    let marked = sqlx::query(mark)
+                        .bind(&id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if marked == 1 {
+                        outbox!(&mut *tx, std::slice::from_ref(&event))?;
+                    }
+                    tx.commit().await?;
+                    Ok::<_, sqlx::Error>(marked)
+                })?;
+                asked += marked as usize;
+            }
+        }
+        Ok(asked)
+    }
+
     /// Records one reporter's report (a second one from the same reporter
     /// counts once); returns how many distinct reporters there are now.
     pub async fn report_aid(

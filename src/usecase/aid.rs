@@ -615,31 +615,52 @@ pub async fn claim(
             &s.audience,
         )
         .await
+        .inspect(|_| {
+            metrics::counter!("anpi_aid_claims_total", "outcome" => "accepted").increment(1)
+        })
         .map_err(|e| match e {
             Guarded::NotFound => not_found(id),
             Guarded::Store(e) => e.into(),
-            Guarded::Refused(ClaimRefusal::TooMuch { remaining }) => DomainError::Conflict(format!(
-                "only {remaining} units of this request are still unclaimed; claim at most that many"
-            )),
-            Guarded::Refused(ClaimRefusal::NotActive(status)) => DomainError::Conflict(format!(
-                "the request is {} and cannot be claimed",
-                if request.hidden { "hidden pending moderation" } else { status.as_str() }
-            )),
-            Guarded::Refused(ClaimRefusal::Throttled {
-                open,
-                delivered,
-                closed,
-            }) => DomainError::Throttled(format!(
-                "you hold {open} undelivered claims and delivered {delivered} of {closed} closed ones \
-                 (below {:.0}%): deliver or release some before claiming more",
-                s.aid_rules.throttle_min_ratio * 100.0
-            )),
+            Guarded::Refused(refusal) => {
+                let outcome = match refusal {
+                    ClaimRefusal::Throttled { .. } => "throttled",
+                    _ => "conflict",
+                };
+                metrics::counter!("anpi_aid_claims_total", "outcome" => outcome).increment(1);
+                refused_claim(refusal, &request, s.aid_rules.throttle_min_ratio)
+            }
         })?;
     s.now_indexed_request(&request);
     Ok(ClaimAnswer {
         request: s.private_view(&request, false).await?,
         claim,
     })
+}
+
+/// Why a claim was refused, for the volunteer.
+fn refused_claim(refusal: ClaimRefusal, request: &AidRequest, min_ratio: f64) -> DomainError {
+    match refusal {
+        ClaimRefusal::TooMuch { remaining } => DomainError::Conflict(format!(
+            "only {remaining} units of this request are still unclaimed; claim at most that many"
+        )),
+        ClaimRefusal::NotActive(status) => DomainError::Conflict(format!(
+            "the request is {} and cannot be claimed",
+            if request.hidden {
+                "hidden pending moderation"
+            } else {
+                status.as_str()
+            }
+        )),
+        ClaimRefusal::Throttled {
+            open,
+            delivered,
+            closed,
+        } => DomainError::Throttled(format!(
+            "you hold {open} undelivered claims and delivered {delivered} of {closed} closed ones \
+             (below {:.0}%): deliver or release some before claiming more",
+            min_ratio * 100.0
+        )),
+    }
 }
 
 /// The holder marks a claim delivered, or releases it (with a reason); the
@@ -1212,10 +1233,21 @@ pub async fn suspend_volunteer(
     Ok(s.store.account(id).await?.unwrap_or(volunteer))
 }
 
+/// What one sweep did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Swept {
+    /// Claims not delivered in time, their units given back.
+    pub lapsed: usize,
+    /// Open requests not reconfirmed for too long.
+    pub expired: usize,
+    /// Owners asked to reconfirm a record that went stale.
+    pub reminded: usize,
+}
+
 /// The clock's work: claims not delivered in time lapse (their holders are
-/// told on their inboxes), and open requests not reconfirmed for too long
-/// expire. Returns (lapsed, expired).
-pub async fn sweep(s: &Services) -> Result<(usize, usize), DomainError> {
+/// told on their inboxes), owners of stale records are asked to reconfirm
+/// them, and open requests not reconfirmed for too long expire.
+pub async fn sweep(s: &Services) -> Result<Swept, DomainError> {
     let now = crate::store::now();
     let actor = Actor::Operator("aid clock");
     let mut lapsed = 0;
@@ -1267,10 +1299,22 @@ pub async fn sweep(s: &Services) -> Result<(usize, usize), DomainError> {
             Err(Guarded::Store(e)) => return Err(e.into()),
         }
     }
-    if lapsed + expired > 0 {
+    let reminded = s
+        .store
+        .remind_stale_aid(
+            now - s.audience.request_stale_after,
+            now - s.audience.offer_stale_after,
+            &s.audience,
+        )
+        .await?;
+    if lapsed + expired + reminded > 0 {
         s.live.changed([]);
     }
-    Ok((lapsed, expired))
+    Ok(Swept {
+        lapsed,
+        expired,
+        reminded,
+    })
 }
 
 fn helper(caller: &Caller) -> Result<&Account, DomainError> {
