@@ -50,6 +50,13 @@ pub enum DomainError {
     /// It conflicts with what is stored (HTTP 409).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Someone else changed it since the caller read it (HTTP 409, with
+    /// what is stored now, so both can be shown side by side).
+    #[error("edit conflict: {message}")]
+    EditConflict {
+        message: String,
+        current: serde_json::Value,
+    },
     /// Refused for what this actor did before (HTTP 429, no retry time:
     /// it lifts when the actor's record changes).
     #[error("throttled: {0}")]

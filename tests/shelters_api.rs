@@ -17,6 +17,7 @@ on_both_backends!(
     nearest_filters_by_hazard_status_and_room,
     officials_act_only_in_their_municipality,
     occupancy_at_capacity_makes_a_shelter_full,
+    two_offices_editing_one_shelter_get_a_conflict_not_an_overwrite,
     bad_queries_get_field_errors,
     bad_uploads_change_nothing,
     gsi_upload_in_shift_jis_is_idempotent,
@@ -206,6 +207,62 @@ async fn officials_act_only_in_their_municipality(backend: Backend) {
     assert_eq!(before["status"], "closed");
     assert_eq!(after["status"], "open");
     assert_eq!(after["occupancy"], 120);
+    app.stop().await;
+}
+
+async fn two_offices_editing_one_shelter_get_a_conflict_not_an_overwrite(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (first, second) = (
+        app.token("本部 A", &[NANAO]).await,
+        app.token("本部 B", &[NANAO]).await,
+    );
+    let path = format!("/v1/shelters/{SCHOOL}");
+    let read = app.client.get(app.url(&path)).send().await.unwrap();
+    let etag = read.headers()["etag"].to_str().unwrap().to_owned();
+    let patch = |token: &str, etag: &str, body: Value| {
+        let (app, path) = (&app, &path);
+        let (token, etag) = (token.to_owned(), etag.to_owned());
+        async move {
+            app.client
+                .patch(app.url(path))
+                .bearer_auth(token)
+                .header("if-match", etag)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Both read the same state; the first to save wins.
+    let r = patch(&first, &etag, json!({"status": "open", "occupancy": 120})).await;
+    assert_eq!(r.status(), 200);
+    let newer = r.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(newer, etag);
+    let r = patch(&second, &etag, json!({"status": "closed"})).await;
+    let problem = expect_problem(r, 409).await;
+    assert_eq!(problem["type"], "urn:anpi:problem:edit-conflict");
+    assert!(problem["detail"].as_str().unwrap().contains("本部 A"));
+    assert_eq!(problem["current"]["status"], "open");
+    assert_eq!(problem["current"]["occupancy"], 120);
+    let (_, now) = app.get_json(&path).await;
+    assert_eq!(now["status"], "open", "nothing of the second edit applied");
+    // With the current version it goes through; a bad tag is named.
+    let r = patch(&second, &newer, json!({"status": "closed"})).await;
+    assert_eq!(r.status(), 200);
+    let r = patch(&second, "yesterday", json!({"status": "open"})).await;
+    let problem = expect_problem(r, 400).await;
+    assert_eq!(problem["errors"][0]["field"], "If-Match");
+    // Reconfirming changes nothing but the freshness.
+    let r = app
+        .patch_as(&first, &path, json!({"status": "open", "occupancy": 50}))
+        .await;
+    let before: Value = r.json().await.unwrap();
+    assert_eq!(before["stale"], false);
+    assert_eq!(before["confirmed_by"], "本部 A");
+    let r = app.patch_as(&second, &path, json!({"confirm": true})).await;
+    let after: Value = r.json().await.unwrap();
+    assert_eq!(after["occupancy"], 50);
+    assert_eq!(after["confirmed_by"], "本部 B");
     app.stop().await;
 }
 

@@ -25,6 +25,9 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For an edit conflict: the record as it is stored now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,10 @@ pub enum ApiError {
     /// 409: the request conflicts with what is stored.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 409: changed by someone else since it was read (`If-Match`); the
+    /// answer carries the stored record.
+    #[error("edit conflict: {0}")]
+    EditConflict(String, serde_json::Value),
     /// 413: the body is larger than this endpoint takes.
     #[error("payload too large: {0}")]
     TooLarge(String),
@@ -82,7 +89,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::EditConflict(..) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -100,6 +107,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::RequestTimeout(_) => "request-timeout",
             ApiError::Conflict(_) => "conflict",
+            ApiError::EditConflict(..) => "edit-conflict",
             ApiError::TooLarge(_) => "too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unprocessable(_) => "unprocessable",
@@ -125,10 +133,11 @@ impl ApiError {
                 (detail, errors.clone())
             }
             ApiError::Unauthorized => (
-                "a valid official bearer token is required (Authorization: Bearer …)".into(),
+                "a valid bearer token is required (Authorization: Bearer …)".into(),
                 vec![],
             ),
             ApiError::Forbidden(m)
+            | ApiError::EditConflict(m, _)
             | ApiError::NotFound(m)
             | ApiError::RequestTimeout(m)
             | ApiError::Conflict(m)
@@ -148,6 +157,10 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             errors,
+            current: match self {
+                ApiError::EditConflict(_, current) => Some(current.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -213,6 +226,9 @@ impl From<DomainError> for ApiError {
             DomainError::Throttled(m) => ApiError::TooMany(m, 0),
             DomainError::NotFound(m) => ApiError::NotFound(m),
             DomainError::Conflict(m) => ApiError::Conflict(m),
+            DomainError::EditConflict { message, current } => {
+                ApiError::EditConflict(message, current)
+            }
             DomainError::Busy(m, seconds) => ApiError::Unavailable(m, seconds),
             DomainError::Store(e) => e.into(),
         }

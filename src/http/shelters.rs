@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -287,12 +287,41 @@ pub async fn shelters_geojson(
 pub async fn get_shelter(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Shelter>, ApiError> {
-    state
+) -> Result<impl IntoResponse, ApiError> {
+    let shelter = state
         .index
         .get(&id)
-        .map(|s| Json((*s).clone()))
-        .ok_or_else(|| ApiError::NotFound(format!("no shelter with id {id}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no shelter with id {id}")))?;
+    Ok(with_etag((*shelter).clone()))
+}
+
+/// A shelter with its version as the ETag, for `If-Match` on the next edit.
+fn with_etag(shelter: Shelter) -> impl IntoResponse {
+    let etag = format!("\"{}\"", usecase::shelters::version(&shelter));
+    ([(header::ETAG, etag)], Json(shelter))
+}
+
+/// The version an `If-Match` header names: none (or `*`) edits whatever is
+/// stored; anything else must be an ETag this service gave.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    if value == "*" {
+        return Ok(None);
+    }
+    value
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::field(
+                "If-Match",
+                "the ETag of the shelter as you read it (GET /v1/shelters/{id}), e.g. \"1704790800000000\"",
+            )
+        })
 }
 
 /// An office changes a shelter's live state, or reconfirms it as it is
@@ -302,11 +331,15 @@ pub async fn get_shelter(
     patch,
     path = "/v1/shelters/{id}",
     tag = "shelters",
-    params(("id" = String, Path, description = "Shelter id")),
+    params(
+        ("id" = String, Path, description = "Shelter id"),
+        ("If-Match" = Option<String>, Header, description = "The shelter's ETag as read: the edit is refused with 409 if someone changed it since"),
+    ),
     request_body = LiveUpdate,
     security(("official" = [])),
     responses(
         (status = 200, body = Shelter),
+        (status = 409, description = "Changed by someone else since it was read; the problem's `current` holds it as stored", body = Problem, content_type = "application/problem+json"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The shelter is outside the token's municipalities", body = Problem, content_type = "application/problem+json"),
@@ -317,13 +350,15 @@ pub async fn get_shelter(
 pub async fn update_shelter(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     official: Official,
     ApiJson(update): ApiJson<LiveUpdate>,
-) -> Result<Json<Shelter>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
+    let expected = if_match(&headers)?;
     let update = validate_update(update)?;
     let actor = Actor::Official(official);
-    Ok(Json(
-        usecase::shelters::update(&state, &actor, &id, &update).await?,
+    Ok(with_etag(
+        usecase::shelters::update(&state, &actor, &id, &update, expected).await?,
     ))
 }
 

@@ -8,12 +8,22 @@ use crate::error::{DomainError, FieldError};
 use crate::import::{self, FileError};
 use crate::store::{Actor, AuditEvent, ImportOutcome, Official, SnapshotOutcome};
 
-/// An office changes one shelter's live state (only its municipality's).
+/// A shelter state's version: the moment of its last change, in
+/// microseconds (0 for one never changed). Offices send it back
+/// (`If-Match`) so an edit made on a state someone else has since changed
+/// is refused, not applied over theirs.
+pub fn version(shelter: &Shelter) -> i64 {
+    shelter.live.updated_at.map_or(0, |t| t.timestamp_micros())
+}
+
+/// An office changes one shelter's live state (only its municipality's);
+/// with `expected`, only if the state is still that version.
 pub async fn update(
     s: &Services,
     actor: &Actor,
     id: &str,
     update: &LiveUpdate,
+    expected: Option<i64>,
 ) -> Result<Shelter, DomainError> {
     let shelter = s
         .store
@@ -23,7 +33,17 @@ pub async fn update(
                     "shelter {id} belongs to municipality {}, which this token may not act on",
                     shelter.site.municipality
                 ))
-            })
+            })?;
+            match expected {
+                Some(v) if v != version(shelter) => Err(DomainError::EditConflict {
+                    message: format!(
+                        "shelter {id} was changed by {} since you read it; nothing of yours was applied",
+                        shelter.live.updated_by.as_deref().unwrap_or("someone")
+                    ),
+                    current: serde_json::to_value(shelter).expect("shelters serialise"),
+                }),
+                _ => Ok(()),
+            }
         })
         .await
         .map_err(|e| guarded(e, || format!("no shelter with id {id}")))?;
