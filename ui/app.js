@@ -113,7 +113,8 @@ function card(s) {
     el('p', { class: 'actions' },
       loc ? el('a', { class: 'btn secondary', href: `geo:${loc.lat},${loc.lon}` }, tr('directions')) : null,
       s.phone ? el('a', { class: 'btn secondary', href: 'tel:' + s.phone.replace(/[^\d+]/g, '') }, tr('call', { phone: s.phone })) : null,
-      status === 'open' || status === 'full' ? el('a', { class: 'btn secondary', href: `safety.html?shelter=${encodeURIComponent(s.id)}` }, tr('here')) : null));
+      status === 'open' || status === 'full' ? el('a', { class: 'btn secondary', href: `safety.html?shelter=${encodeURIComponent(s.id)}` }, tr('here')) : null,
+      el('a', { class: 'btn secondary', href: `aid.html?shelter=${encodeURIComponent(s.id)}`, 'data-testid': 'aid-here' }, tr('aid_here'))));
 }
 
 function freshness(s) {

@@ -32,12 +32,14 @@ export function el(tag, attrs, ...kids) {
   return e;
 }
 
+// i18n/<lang>.json, and the parts a page adds (the aid pages: i18n/aid/<lang>.json…).
+let parts = [''];
 async function loadDict(l) {
-  if (!dicts[l]) {
-    const r = await fetch(`i18n/${l}.json`);
-    if (!r.ok) throw new Error(`i18n ${l}: ${r.status}`);
-    dicts[l] = await r.json();
-  }
+  dicts[l] ??= Promise.all(parts.map(async (p) => {
+    const r = await fetch(`i18n/${p}${l}.json`);
+    if (!r.ok) throw new Error(`i18n ${p}${l}: ${r.status}`);
+    return r.json();
+  })).then((ds) => Object.assign({}, ...ds), (e) => { delete dicts[l]; throw e; });
   return dicts[l];
 }
 
@@ -60,7 +62,8 @@ export function renderStatic(titleKey) {
 
 // Wires the language buttons, then loads the saved (or the browser's)
 // language, on a bad network trying again, that one and then the other.
-export async function startLang(render) {
+export async function startLang(render, ...more) {
+  parts = ['', ...more.map((p) => p + '/')];
   for (const b of document.querySelectorAll('button[data-lang]')) {
     b.addEventListener('click', async () => {
       const msg = $('lang-msg');

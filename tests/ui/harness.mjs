@@ -27,7 +27,7 @@ function findKey(value, key) {
 }
 
 /** Starts `$ANPI_BIN serve` on a free port; resolves once it logs where it listens. */
-export function startServer() {
+export function startServer(env = {}) {
   const bin = process.env.ANPI_BIN;
   if (!bin) {
     throw new Error('ANPI_BIN is not set. Build the server (cargo build) and run: '
@@ -35,12 +35,14 @@ export function startServer() {
   }
   if (!fs.existsSync(bin)) throw new Error(`ANPI_BIN=${bin}: no such file. Build the server first (cargo build).`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anpi-ui-'));
+  // Named outright, so that a DATABASE_URL in the environment is not used.
+  const databaseUrl = `sqlite://${path.join(dir, 'anpi.db')}`;
   const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0'], {
     cwd: dir,
-    env: { ...process.env, RUST_LOG: 'info' },
+    env: { ...process.env, RUST_LOG: 'info', DATABASE_URL: databaseUrl, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const server = { child, dir, base: null, output: [] };
+  const server = { child, dir, databaseUrl, base: null, output: [] };
   const keep = (line) => {
     server.output.push(line);
     if (server.output.length > 40) server.output.shift();
@@ -106,25 +108,32 @@ export async function launchBrowser() {
   });
 }
 
-/** An office token for Nanao, made with the CLI on the server's database. */
-export function officeToken(server) {
-  const made = spawnSync(process.env.ANPI_BIN,
-    ['token', 'create', '--municipality', '172022', '--name', 'UI test office'],
-    { cwd: server.dir, encoding: 'utf8' });
-  if (made.status !== 0) throw new Error(`anpi token create: ${made.stderr}`);
+/** `anpi token create …` with the CLI on the server's database; the token it prints. */
+function createToken(server, args) {
+  const made = spawnSync(process.env.ANPI_BIN, ['token', 'create', ...args],
+    { cwd: server.dir, encoding: 'utf8', env: { ...process.env, DATABASE_URL: server.databaseUrl } });
+  if (made.status !== 0) throw new Error(`anpi token create ${args.join(' ')}: ${made.stderr}`);
   return made.stdout.trim();
 }
 
+/** An office token for Nanao, made with the CLI on the server's database. */
+export const officeToken = (server) => createToken(server, ['--municipality', '172022', '--name', 'UI test office']);
+
+/** A coordinator token (a volunteer centre) for Nanao, made with the CLI on the server's database. */
+export const coordinatorToken = (server) => createToken(server,
+  ['--role', 'coordinator', '--org', '七尾市社会福祉協議会', '--municipality', '172022']);
+
 /**
- * A shared server and browser for a describe block, started by the first test:
+ * A shared server (with `env` added to its environment) and browser for a
+ * describe block, started by the first test:
  * if either cannot start, every test fails with the reason (rather than being
  * cancelled). `openPage` gives a fresh phone-sized profile; JS errors on the
  * page are collected in `page.errors`.
  */
-export function harness() {
+export function harness(env = {}) {
   const h = { server: null, browser: null, setup: null, contexts: [] };
   h.ready = () => {
-    h.setup ??= Promise.allSettled([startServer(), launchBrowser()]).then(([s, b]) => {
+    h.setup ??= Promise.allSettled([startServer(env), launchBrowser()]).then(([s, b]) => {
       h.server = s.value;
       h.browser = b.value;
       if (s.status === 'rejected') throw s.reason;
