@@ -17,6 +17,7 @@ on_both_backends!(
     a_request_is_asked_claimed_delivered_and_received,
     bad_aid_input_is_refused_with_reasons_and_nothing_stored,
     throttle_lapse_stale_expiry_and_report_and_hide,
+    a_retried_request_is_stored_once,
 );
 
 const NANAO: &str = "172022";
@@ -54,6 +55,7 @@ async fn plain_columns(store: &Store) -> String {
         "select actor || action || target || coalesce(before, '') || coalesce(after, '') from audit_event",
         "select events from outbox",
         "select name || coalesce(org, '') from official",
+        "select key || body_hash || request_id from aid_idempotency",
     ];
     let mut all = String::new();
     for q in sql {
@@ -805,4 +807,60 @@ async fn throttle_lapse_stale_expiry_and_report_and_hide(backend: Backend) {
         actions.contains(&"aid.hide") && actions.contains(&"aid.restore"),
         "{actions:?}"
     );
+}
+
+async fn a_retried_request_is_stored_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let body = json!({"municipality": NANAO, "category": "medicine", "lat": LAT, "lon": LON,
+                      "items": [{"name": "血圧の薬", "quantity": 1}],
+                      "contact": {"phone": PHONE}});
+    let post = |key: &str, body: &Value| {
+        let app = &app;
+        let (key, body) = (key.to_owned(), body.clone());
+        async move {
+            app.client
+                .post(app.url("/v1/aid/requests"))
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // The answer was lost on a bad network; the phone sends it again.
+    let first = json_of(post("retry-1", &body).await, 201).await;
+    let again = json_of(post("retry-1", &body).await, 201).await;
+    assert_eq!(first["request"]["id"], again["request"]["id"]);
+    assert_eq!(first["edit_key"], again["edit_key"]);
+    let (_, list) = app
+        .get_json(&format!("/v1/aid/requests?near={LAT},{LON}"))
+        .await;
+    assert_eq!(list["requests"].as_array().unwrap().len(), 1);
+    // The same key for something else is refused; a new key is a new request.
+    let mut other = body.clone();
+    other["items"][0]["quantity"] = json!(2);
+    let problem = expect_problem(post("retry-1", &other).await, 422).await;
+    assert_eq!(problem_fields(&problem), ["Idempotency-Key"]);
+    json_of(post("retry-2", &other).await, 201).await;
+    // The edit key opens its own request only.
+    let id = first["request"]["id"].as_str().unwrap();
+    let second_key = json_of(post("retry-3", &body).await, 201).await["edit_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .get_as(&second_key, &format!("/v1/aid/requests/{id}"))
+        .await;
+    expect_problem(r, 403).await;
+    let mine = json_of(
+        app.get_as(
+            first["edit_key"].as_str().unwrap(),
+            &format!("/v1/aid/requests/{id}"),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(mine["contact"]["phone"], PHONE);
+    assert_private("plain database columns", &plain_columns(app.store()).await);
 }

@@ -4,7 +4,7 @@
 // (the request's inbox over /v1/live), and lets the requester reconfirm,
 // confirm receipt or withdraw.
 
-import { $, i18n, tr, trNodes, el, renderStatic, startLang, saved } from './common.js';
+import { $, i18n, tr, trNodes, el, renderStatic, startLang, saved, randomKey } from './common.js';
 import { CATS, URGENCIES, show, keepFocus, call, number, markErrors, problemBox, netBox, fill, when, items, badge, word, stamp, live, liveLine } from './aidlib.js';
 
 const MINE = 'anpi.aid.mine';
@@ -142,8 +142,12 @@ async function send() {
   const b = body();
   state.send = { view: 'sending' };
   render();
-  const r = await call('POST', '/v1/aid/requests', b);
+  // One key per content: a retry after a lost answer is stored once.
+  const text = JSON.stringify(b);
+  if (state.pending?.text !== text) state.pending = { text, key: randomKey() };
+  const r = await call('POST', '/v1/aid/requests', b, undefined, { 'idempotency-key': state.pending.key });
   if (r.ok) {
+    state.pending = null;
     const q = r.body.request;
     remember(q.id, r.body.edit_key, q.category, q.created_at);
     state.send = { view: 'done', posted: r.body };
@@ -219,7 +223,7 @@ async function load(quiet) {
     m.view = 'ok';
     remember(m.id, m.key, r.body.category, r.body.created_at);
     m.stop ??= live(() => ({ channels: [m.req.inbox] }), (f) => heard(m, f), () => load(true).then(() => setLive('on')), setLive);
-  } else if (r.ok) m.view = 'bad'; // public view only: the key does not open it
+  } else if (r.ok || r.problem?.status === 403) m.view = 'bad'; // the key does not open it
   else if (!quiet) Object.assign(m, r.problem ? { view: 'problem', problem: r.problem } : { view: 'net', net: r.net });
   render();
 }

@@ -11,9 +11,10 @@ export const URGENCIES = ['low', 'normal', 'high', 'critical'];
 const known = (k) => Object.hasOwn(i18n.t, k);
 export const word = (prefix, code) => (known(prefix + code) ? tr(prefix + code) : code);
 
-// { ok, body } | { problem } | { net }: a JSON body, and a bearer token if given.
-export async function call(method, url, body, token) {
-  const headers = {};
+// { ok, body } | { problem } | { net }: a JSON body, and a bearer token and
+// other headers if given.
+export async function call(method, url, body, token, extra = {}) {
+  const headers = { ...extra };
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   const r = await api(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });

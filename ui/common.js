@@ -106,3 +106,7 @@ export async function api(url, init = {}, timeoutMs = 20000) {
 
 // A problem+json answer as the pages show it.
 export const problemOf = (r) => ({ status: r.status, detail: r.body.detail || r.body.title || '', errors: Array.isArray(r.body.errors) ? r.body.errors : [] });
+
+// An Idempotency-Key: random, and made without crypto.randomUUID, which
+// pages served over plain HTTP on a local network do not have.
+export const randomKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');

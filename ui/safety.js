@@ -2,7 +2,7 @@
 // by phone number or name (exact look-up only); a family waiting for someone
 // is told over /v1/live the moment they check in.
 
-import { $, i18n, tr, el, renderStatic, startLang, api, problemOf } from './common.js';
+import { $, i18n, tr, el, renderStatic, startLang, api, problemOf, randomKey } from './common.js';
 
 const FIELDS = ['phone', 'name', 'statuses', 'shelter_id', 'message'];
 const STATUSES = ['safe', 'injured', 'need_help', 'at_home', 'at_shelter', 'evacuating', 'not_in_area'];
@@ -11,7 +11,6 @@ const state = { incidents: null, net: null, ci: null, found: null };
 const pending = { body: null, key: null };
 const live = { ws: null, token: null, timer: null };
 
-const randomKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
 const incident = () => encodeURIComponent($('incident').value);
 const when = (iso) => { const d = new Date(iso); return el('time', { datetime: d.toISOString() }, d.toLocaleString(i18n.lang, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })); };
 const retry = (action) => el('button', { type: 'button', class: 'btn primary', 'data-action': action }, tr('retry'));

@@ -96,3 +96,13 @@ create table aid_report (
     at        text not null,
     primary key (kind, target, reporter)
 );
+
+-- A request posted again with the same Idempotency-Key (a retry on a bad
+-- network) answers the first one; the body's keyed hash tells a retry from
+-- a different request reusing the key.
+create table aid_idempotency (
+    key         text primary key,
+    body_hash   text not null,
+    request_id  text not null references aid_request (id),
+    created_at  text not null
+);

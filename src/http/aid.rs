@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::checkins::idempotency_key;
 use super::extract::ApiJson;
 use super::problem::{ApiError, FieldError, Problem};
 use super::shelters::parse_lat_lon;
@@ -202,23 +203,28 @@ pub struct OfferList {
     pub offers: Vec<Near<PublicOffer>>,
 }
 
-/// Ask for help. No account needed: the answer holds an edit key (shown
-/// once) with which the requester updates, reconfirms, confirms receipt
-/// or withdraws. An office may post its shelter's needs (`shelter_id`).
+/// Ask for help. No account needed: the answer holds an edit key with
+/// which the requester updates, reconfirms, confirms receipt or withdraws.
+/// An office may post its shelter's needs (`shelter_id`). Sent again with
+/// the same `Idempotency-Key` and content, it answers the first request.
 #[utoipa::path(post, path = "/v1/aid/requests", tag = "aid",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 128 visible ASCII characters, the same on every retry of one request")),
     request_body = NewRequest,
     responses(
         (status = 201, body = Posted),
+        (status = 422, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn post_request(
     State(state): State<AppState>,
+    headers: HeaderMap,
     caller: Caller,
     ApiJson(new): ApiJson<NewRequest>,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
-    let posted = aid::post_request(&state, &caller, new).await?;
+    let key = idempotency_key(&headers)?;
+    let posted = aid::post_request(&state, &caller, new, key.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(posted)))
 }
 

@@ -414,13 +414,15 @@ macro_rules! request_events {
 }
 
 impl Store {
-    /// Stores a new request with its sealed contact and its edit key's hash.
+    /// Stores a new request with its sealed contact and its edit key's hash
+    /// (and, posted with an Idempotency-Key, the key and the body's hash).
     pub async fn insert_aid_request(
         &self,
         actor: &Actor,
         request: &AidRequest,
         contact: Option<Vec<u8>>,
         edit_hash: &str,
+        idempotency: Option<(&str, &str)>,
         inboxes: &AidAudience,
     ) -> Result<(), sqlx::Error> {
         let r = request;
@@ -454,6 +456,18 @@ impl Store {
             .bind(&r.confirmed_by)
             .execute(&mut *tx)
             .await?;
+            if let Some((key, body_hash)) = idempotency {
+                sqlx::query(
+                    "insert into aid_idempotency (key, body_hash, request_id, created_at) \
+                     values ($1, $2, $3, $4)",
+                )
+                .bind(key)
+                .bind(body_hash)
+                .bind(&r.id)
+                .bind(r.created_at)
+                .execute(&mut *tx)
+                .await?;
+            }
             audit!(
                 &mut *tx,
                 actor,
@@ -1015,6 +1029,19 @@ impl Store {
             .await
         })?;
         Ok(row.map(AidRequest::try_from).transpose()?)
+    }
+
+    /// The request an Idempotency-Key was first used for: (body hash, id).
+    pub async fn aid_request_by_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<(String, String)>, sqlx::Error> {
+        on_backend!(self, |pool| sqlx::query_as(
+            "select body_hash, request_id from aid_idempotency where key = $1"
+        )
+        .bind(key)
+        .fetch_optional(pool)
+        .await)
     }
 
     /// The sealed contact and the edit key's hash of a request.

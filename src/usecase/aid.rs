@@ -56,7 +56,7 @@ impl Caller {
 }
 
 /// A new request, as posted.
-#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct NewRequest {
     /// Where help is needed (JIS code); taken from the shelter when one is named.
     pub municipality: Option<String>,
@@ -301,12 +301,26 @@ impl Services {
 }
 
 /// Posts a request (anyone may; an office or coordinator only in its own
-/// municipalities). Answers with the edit key, shown once.
+/// municipalities). Answers with the edit key. Posted again with the same
+/// `idempotency_key` and content (a retry after a lost answer), it answers
+/// the first request again, edit key included, and stores nothing new.
 pub async fn post_request(
     s: &Services,
     caller: &Caller,
     new: NewRequest,
+    idempotency_key: Option<&str>,
 ) -> Result<Posted, DomainError> {
+    // The content's keyed hash: a retry matches, a different request under
+    // the same key does not, and no contact is kept in the clear.
+    let body_hash = s.secret.hash(&format!(
+        "aid-request:{}",
+        serde_json::to_string(&new).expect("requests serialise")
+    ));
+    if let Some(key) = idempotency_key
+        && let Some(first) = answer_again(s, key, &body_hash).await?
+    {
+        return Ok(first);
+    }
     let mut errors = Vec::new();
     let category = category(new.category.as_deref(), &mut errors);
     let quantity = check_items("items", &new.items, &mut errors);
@@ -396,23 +410,72 @@ pub async fn post_request(
         confirmed_by: actor.display_name(),
         version: 0,
     };
-    let edit_key = format!("{EDIT_KEY_PREFIX}{}", crate::auth::random_hex());
+    let edit_key = edit_key(s, &id);
     let sealed = contact.as_ref().and_then(|c| s.seal_contact(c, &id));
-    s.store
+    let stored = s
+        .store
         .insert_aid_request(
             &actor,
             &request,
             sealed,
             &s.secret.hash(&edit_key),
+            idempotency_key.map(|k| (k, body_hash.as_str())),
             &s.audience,
         )
-        .await?;
+        .await;
+    if let Err(e) = stored {
+        // Two copies of one retry at once: the other stored it first.
+        if let Some(key) = idempotency_key
+            && let Some(first) = answer_again(s, key, &body_hash).await?
+        {
+            return Ok(first);
+        }
+        return Err(e.into());
+    }
     s.now_indexed_request(&request);
+    posted(s, &request).await
+}
+
+/// A request's edit key: derived from the server secret and the id, so a
+/// retried post can be answered with it again while only its hash is kept.
+fn edit_key(s: &Services, id: &str) -> String {
+    format!(
+        "{EDIT_KEY_PREFIX}{}",
+        s.secret.hash(&format!("edit-key:{id}"))
+    )
+}
+
+async fn posted(s: &Services, request: &AidRequest) -> Result<Posted, DomainError> {
+    let edit_key = edit_key(s, &request.id);
     Ok(Posted {
-        edit_link: format!("/aid.html#request={id}&key={edit_key}"),
-        request: s.private_view(&request, true).await?,
+        edit_link: format!("/aid.html#request={}&key={edit_key}", request.id),
+        request: s.private_view(request, true).await?,
         edit_key,
     })
+}
+
+/// The first answer to a post under `key`, if there was one with this
+/// content; a 422 if the key was used for another request.
+async fn answer_again(
+    s: &Services,
+    key: &str,
+    body_hash: &str,
+) -> Result<Option<Posted>, DomainError> {
+    let Some((first_hash, id)) = s.store.aid_request_by_key(key).await? else {
+        return Ok(None);
+    };
+    if first_hash != body_hash {
+        return Err(DomainError::Unusable(vec![FieldError::new(
+            "Idempotency-Key",
+            "this key was already used for a different request; use a new key for a new request",
+        )]));
+    }
+    let request = s
+        .store
+        .aid_request(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Some(posted(s, &request).await?))
 }
 
 /// A request as the caller may see it; a hidden one only to those entitled.
@@ -427,6 +490,11 @@ pub async fn request(s: &Services, caller: &Caller, id: &str) -> Result<RequestV
         return Ok(RequestView::Private(Box::new(
             s.private_view(&request, requester).await?,
         )));
+    }
+    if matches!(caller, Caller::EditKey(_)) {
+        return Err(DomainError::Forbidden(
+            "this edit link does not open this request".into(),
+        ));
     }
     if request.hidden {
         return Err(not_found(id));
