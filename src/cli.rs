@@ -203,6 +203,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &municipality,
                 &bytes,
                 false,
+                false,
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&outcome)?);

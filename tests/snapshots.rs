@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use common::{Backend, TestApp};
 use serde_json::Value;
 
-on_both_backends!(replaying_every_snapshot_leaves_the_last_state);
+on_both_backends!(
+    replaying_every_snapshot_leaves_the_last_state,
+    a_preview_says_what_would_change_and_changes_nothing
+);
 
 /// ID → headcount, read from a snapshot file independently of the importer.
 fn open_set(path: &std::path::Path) -> BTreeMap<String, i64> {
@@ -93,4 +96,62 @@ async fn replaying_every_snapshot_leaves_the_last_state(backend: Backend) {
         .unwrap();
     assert!(history["events"].as_array().unwrap().len() > 2);
     app.stop().await;
+}
+
+async fn a_preview_says_what_would_change_and_changes_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let token = app.token("Nanao HQ", &["172022"]).await;
+    let history = common::geodata().join("history");
+    let first = history.join("open_shelter_Nanao-shi_2024-01-09-1800.csv");
+    let second = history.join("open_shelter_Nanao-shi_2024-01-11-1800.csv");
+    let upload = |path: &'static str, file: std::path::PathBuf| {
+        let (app, token) = (&app, &token);
+        async move {
+            let r = app
+                .upload_as(token, path, "text/csv", std::fs::read(file).unwrap())
+                .await;
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    const PREVIEW: &str = "/v1/municipalities/172022/shelter-status?preview=true";
+    const APPLY: &str = "/v1/municipalities/172022/shelter-status";
+    let before = app
+        .get_json("/v1/shelters?municipality=172022&limit=1000")
+        .await
+        .1;
+
+    let preview = upload(PREVIEW, first.clone()).await;
+    assert_eq!(preview["applied"], false);
+    let expected = open_set(&first);
+    let changes = preview["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), expected.len(), "every listed shelter opens");
+    for c in changes {
+        // Open, or full where the headcount reaches the capacity.
+        assert!(["open", "full"].contains(&c["status_after"].as_str().unwrap()));
+        assert_eq!(
+            c["occupancy_after"].as_i64().unwrap(),
+            expected[c["id"].as_str().unwrap()]
+        );
+    }
+    let unchanged = app
+        .get_json("/v1/shelters?municipality=172022&limit=1000")
+        .await
+        .1;
+    assert_eq!(before, unchanged, "a preview changes nothing");
+
+    // Applied, then the next day's preview lists openings, closings and
+    // recounts, and applying it does exactly that.
+    assert_eq!(upload(APPLY, first).await["applied"], true);
+    let preview = upload(PREVIEW, second.clone()).await;
+    let applied = upload(APPLY, second).await;
+    assert_eq!(preview["changes"], applied["changes"]);
+    assert!(
+        applied["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["status_after"] == "closed" && c["status_before"] == "open"),
+        "{applied}"
+    );
 }

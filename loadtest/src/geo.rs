@@ -287,7 +287,12 @@ async fn http(
     };
     let municipality = shelters[0].site.municipality.clone();
     store
-        .apply_status_snapshot(&Actor::Operator("benchmark"), &municipality, snapshot)
+        .apply_status_snapshot(
+            &Actor::Operator("benchmark"),
+            &municipality,
+            snapshot,
+            false,
+        )
         .await?;
     store.close().await;
 

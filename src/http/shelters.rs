@@ -470,7 +470,9 @@ pub async fn import_shelters(
 
 /// An office uploads its open-shelter snapshot: listed shelters open with
 /// their headcount (人数), every other one of the municipality closed. All or
-/// nothing: a snapshot with an unreadable row changes nothing (422).
+/// nothing: a snapshot with an unreadable row changes nothing (422). With
+/// `?preview=true` nothing is changed either: the answer's `changes` say
+/// what applying it would do, for the office to check first.
 #[utoipa::path(
     put,
     path = "/v1/municipalities/{code}/shelter-status",
@@ -500,14 +502,18 @@ pub async fn put_shelter_status(
 ) -> Result<Json<SnapshotOutcome>, ApiError> {
     let municipality =
         MunicipalityCode::parse(&code).map_err(|e| ApiError::field("code", e.to_string()))?;
-    let close_all = match query?.0.close_all.as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(ApiError::field("close_all", "must be true or false")),
+    let query = query?.0;
+    let flag = |name: &str, value: Option<&str>| match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::field(name, "must be true or false")),
     };
+    let close_all = flag("close_all", query.close_all.as_deref())?;
+    let preview = flag("preview", query.preview.as_deref())?;
     let actor = Actor::Official(official);
     let outcome =
-        usecase::shelters::apply_snapshot(&state, &actor, &municipality, &body, close_all).await?;
+        usecase::shelters::apply_snapshot(&state, &actor, &municipality, &body, close_all, preview)
+            .await?;
     Ok(Json(outcome))
 }
 
@@ -518,4 +524,6 @@ pub struct SnapshotQuery {
     /// `true` to confirm a snapshot that lists no open shelter (it closes
     /// every shelter of the municipality); refused without it.
     close_all: Option<String>,
+    /// `true` to see what it would change without changing anything.
+    preview: Option<String>,
 }

@@ -100,18 +100,20 @@ pub async fn import_registry(
 
 /// A municipality's open-shelter snapshot, all or nothing: listed shelters
 /// open with their headcount, every other one of the municipality closed.
-/// A snapshot that lists none closes them all only with `close_all`.
+/// A snapshot that lists none closes them all only with `close_all`. A
+/// `preview` changes nothing and says what applying would change.
 pub async fn apply_snapshot(
     s: &Services,
     actor: &Actor,
     municipality: &MunicipalityCode,
     file: &[u8],
     close_all: bool,
+    preview: bool,
 ) -> Result<SnapshotOutcome, DomainError> {
     may_act(actor, municipality)?;
     let text = import::decode(file).map_err(unusable_file)?;
     let snapshot = import::parse_status_snapshot(&text, municipality).map_err(unusable_file)?;
-    if snapshot.rows.is_empty() && snapshot.problems.is_empty() && !close_all {
+    if snapshot.rows.is_empty() && snapshot.problems.is_empty() && !close_all && !preview {
         // A header and nothing else is more often a wrong export than a
         // city closing every shelter at once: that needs saying so.
         return Err(DomainError::Unusable(vec![FieldError::new(
@@ -124,9 +126,9 @@ pub async fn apply_snapshot(
     }
     let mut outcome = s
         .store
-        .apply_status_snapshot(actor, municipality, snapshot)
+        .apply_status_snapshot(actor, municipality, snapshot, preview)
         .await?;
-    if !outcome.applied {
+    if !outcome.applied && !(preview && outcome.problems.is_empty()) {
         return Err(DomainError::Unusable(
             outcome
                 .problems

@@ -1,7 +1,7 @@
 //! What a file does to the registry: a registry import (upsert by id, row
 //! by row) and an open-shelter snapshot (all or nothing).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -43,8 +43,36 @@ pub struct SnapshotOutcome {
     /// Shelters of the municipality closed because the snapshot omits them.
     pub closed: u64,
     pub problems: Vec<RowProblem>,
+    /// Every shelter whose status or occupancy it changes (or would, in a
+    /// preview), before and after.
+    pub changes: Vec<SnapshotChange>,
     #[serde(skip)]
     pub changed: Vec<Shelter>,
+}
+
+/// One shelter a snapshot changes.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SnapshotChange {
+    pub id: String,
+    pub name: String,
+    /// None for a site the snapshot adds.
+    pub status_before: Option<ShelterStatus>,
+    pub occupancy_before: Option<i64>,
+    pub status_after: ShelterStatus,
+    pub occupancy_after: i64,
+}
+
+impl SnapshotChange {
+    fn of(before: Option<&Shelter>, after: &Shelter) -> Self {
+        SnapshotChange {
+            id: after.site.id.clone(),
+            name: after.site.name.clone(),
+            status_before: before.map(|b| b.live.status),
+            occupancy_before: before.map(|b| b.live.occupancy),
+            status_after: after.live.status,
+            occupancy_after: after.live.occupancy,
+        }
+    }
 }
 
 impl Store {
@@ -175,11 +203,15 @@ impl Store {
     /// other open or full shelter of the municipality closed. Shelters marked
     /// `unsafe` stay unsafe unless listed: a list of open places is no word
     /// on a damaged building.
+    ///
+    /// A `preview` does all of it in a transaction it then rolls back: the
+    /// outcome says what applying would change, and nothing is changed.
     pub async fn apply_status_snapshot(
         &self,
         actor: &Actor,
         municipality: &MunicipalityCode,
         snapshot: StatusSnapshot,
+        preview: bool,
     ) -> anyhow::Result<SnapshotOutcome> {
         let now = super::super::now();
         let mut outcome = SnapshotOutcome {
@@ -200,7 +232,9 @@ impl Store {
                 .bind(municipality.as_str())
                 .fetch_all(&mut *tx)
                 .await?;
-            let mut current: HashMap<String, Shelter> = to_shelters(rows)?
+            // In id order, so the shelters a snapshot closes are listed (and
+            // previewed) the same way every time.
+            let mut current: BTreeMap<String, Shelter> = to_shelters(rows)?
                 .into_iter()
                 .map(|s| (s.site.id.clone(), s))
                 .collect();
@@ -258,6 +292,9 @@ impl Store {
                     b.live.status != after.live.status || b.live.occupancy != after.live.occupancy
                 });
                 if changed {
+                    outcome
+                        .changes
+                        .push(SnapshotChange::of(before.as_ref(), &after));
                     audit!(
                         &mut *tx,
                         actor,
@@ -284,6 +321,9 @@ impl Store {
                 after.live.updated_at = Some(now);
                 after.live.updated_by = Some(actor.display_name());
                 write_live!(&mut *tx, &after)?;
+                outcome
+                    .changes
+                    .push(SnapshotChange::of(Some(&before), &after));
                 audit!(
                     &mut *tx,
                     actor,
@@ -296,7 +336,10 @@ impl Store {
                 outcome.closed += 1;
                 outcome.changed.push(after);
             }
-            if outcome.problems.is_empty() {
+            if outcome.problems.is_empty() && preview {
+                // Dropping the transaction rolls it back: nothing changed.
+                outcome.changed.clear();
+            } else if outcome.problems.is_empty() {
                 outbox!(&mut *tx, &events::shelters_changed(&outcome.changed))?;
                 tx.commit().await?;
                 outcome.applied = true;
@@ -306,6 +349,7 @@ impl Store {
                 outcome.open = 0;
                 outcome.added = 0;
                 outcome.closed = 0;
+                outcome.changes.clear();
             }
             anyhow::Ok(())
         })?;
