@@ -128,7 +128,8 @@ pub async fn apply_snapshot(
         .store
         .apply_status_snapshot(actor, municipality, snapshot, preview)
         .await?;
-    if !outcome.applied && !(preview && outcome.problems.is_empty()) {
+    // Unusable rows leave everything as it was (applied or previewed).
+    if !outcome.problems.is_empty() {
         return Err(DomainError::Unusable(
             outcome
                 .problems
