@@ -101,6 +101,34 @@ pub async fn create_account(
     Ok((account, token))
 }
 
+/// How long a sign-in link works (once).
+pub const SIGN_IN_VALID: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// A one-time sign-in link for a holder's device: `{base}/office#code=…`
+/// for an office or coordinator, `{base}/volunteer.html#code=…` for a
+/// volunteer. The code is exchanged once, within [`SIGN_IN_VALID`], for a
+/// token of the device's own (`POST /v1/sign-in`).
+pub async fn sign_in_link(
+    store: &Store,
+    secret: &Secret,
+    account: &Account,
+    base: &str,
+) -> anyhow::Result<String> {
+    let code = format!("anpi_code_{}", random_hex());
+    store
+        .create_sign_in_code(
+            account.id,
+            &secret.hash(&code),
+            crate::store::now() + SIGN_IN_VALID,
+        )
+        .await?;
+    let page = match account.role {
+        Role::Volunteer => "volunteer.html",
+        Role::Official | Role::Coordinator => "office",
+    };
+    Ok(format!("{}/{page}#code={code}", base.trim_end_matches('/')))
+}
+
 /// 32 random bytes, hex: tokens and edit keys.
 pub fn random_hex() -> String {
     let mut bytes = [0u8; 32];

@@ -84,6 +84,23 @@ pub enum TokenCommand {
         /// A coordinator's organisation, e.g. "七尾市社会福祉協議会".
         #[arg(long)]
         org: Option<String>,
+        /// Print a one-time sign-in link (and its QR code, on stderr) for
+        /// the board instead of the token itself: opened once on a device,
+        /// within a day, it signs that device in.
+        #[arg(long)]
+        link: bool,
+        /// The service's public address, for the link.
+        #[arg(long, env = "ANPI_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        public_url: String,
+        #[command(flatten)]
+        db: DbConfig,
+    },
+    /// A new one-time sign-in link for an existing holder's next device.
+    Link {
+        /// The token holder's number (`id` in `GET /v1/me`).
+        id: i64,
+        #[arg(long, env = "ANPI_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        public_url: String,
         #[command(flatten)]
         db: DbConfig,
     },
@@ -137,6 +154,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             role,
             org,
+            link,
+            public_url,
             db,
         }) => {
             app::init_logging(std::io::stderr);
@@ -148,7 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let name = name.or_else(|| org.clone()).unwrap_or_default();
             let store = Store::connect(&db.database_url).await?;
             let secret = Secret::load(db.secret.as_deref(), &store).await?;
-            let (_, token) = auth::create_account(
+            let (account, token) = auth::create_account(
                 &store,
                 &secret,
                 &NewAccount {
@@ -160,8 +179,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            writeln!(std::io::stdout(), "{token}")?;
+            if link {
+                print_link(&auth::sign_in_link(&store, &secret, &account, &public_url).await?)?;
+            } else {
+                writeln!(std::io::stdout(), "{token}")?;
+            }
             Ok(())
+        }
+        Command::Token(TokenCommand::Link { id, public_url, db }) => {
+            app::init_logging(std::io::stderr);
+            let store = Store::connect(&db.database_url).await?;
+            let secret = Secret::load(db.secret.as_deref(), &store).await?;
+            let account = store
+                .account(id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no token holder with number {id}"))?;
+            print_link(&auth::sign_in_link(&store, &secret, &account, &public_url).await?)
         }
         Command::Token(TokenCommand::Suspend { id, reinstate, db }) => {
             app::init_logging(std::io::stderr);
@@ -253,4 +286,16 @@ async fn guess_municipality(store: &Store, ids: &[String]) -> anyhow::Result<Mun
             "the listed shelters belong to several municipalities ({found:?}); give --municipality"
         ),
     }
+}
+
+/// The link alone on stdout (for scripts), and as a QR code on stderr for a
+/// phone's camera.
+fn print_link(link: &str) -> anyhow::Result<()> {
+    let qr = qrcode::QrCode::new(link.as_bytes())?
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .quiet_zone(true)
+        .build();
+    writeln!(std::io::stderr(), "{qr}")?;
+    writeln!(std::io::stdout(), "{link}")?;
+    Ok(())
 }

@@ -8,7 +8,10 @@ use std::process::Command;
 use common::{Backend, TestApp, TestDb};
 use serde_json::{Value, json};
 
-on_both_backends!(token_and_imports_from_the_command_line);
+on_both_backends!(
+    token_and_imports_from_the_command_line,
+    a_sign_in_link_signs_one_device_in_once
+);
 
 fn anpi(db: &TestDb, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_anpi"))
@@ -90,5 +93,74 @@ async fn token_and_imports_from_the_command_line(backend: Backend) {
         )
         .await;
     assert_eq!(r.status(), 200);
+    app.stop().await;
+}
+
+async fn a_sign_in_link_signs_one_device_in_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (ok, out, err) = anpi(
+        &db,
+        &[
+            "token",
+            "create",
+            "--role",
+            "coordinator",
+            "--org",
+            "七尾市社会福祉協議会",
+            "--municipality",
+            "172022",
+            "--link",
+            "--public-url",
+            "https://anpi.example.jp",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 1, "the link alone on stdout");
+    let link = out.trim().to_owned();
+    assert!(
+        link.starts_with("https://anpi.example.jp/office#code=anpi_code_"),
+        "{link}"
+    );
+    assert!(
+        err.contains('█') || err.contains('▀'),
+        "a QR code on stderr"
+    );
+    let code = link.split("#code=").nth(1).unwrap().to_owned();
+
+    let app = TestApp::on(db, false).await;
+    let sign_in = |code: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/v1/sign-in"))
+                .json(&json!({ "code": code }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = sign_in(code.clone()).await;
+    assert_eq!(r.status(), 200);
+    let signed: Value = r.json().await.unwrap();
+    assert_eq!(signed["account"]["role"], "coordinator");
+    let token = signed["token"].as_str().unwrap().to_owned();
+    let me = app.get_as(&token, "/v1/me").await;
+    assert_eq!(me.status(), 200);
+    // Once only: a photo of the QR code signs nobody else in.
+    let again = common::expect_problem(sign_in(code).await, 401).await;
+    assert!(again["detail"].as_str().unwrap().contains("already used"));
+    // Signing out forgets this device's token only.
+    let r = app.post_as(&token, "/v1/sign-out", json!({})).await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(app.get_as(&token, "/v1/me").await.status(), 401);
+    let id = signed["account"]["id"].as_i64().unwrap().to_string();
+    let (ok, out, err) = anpi(&app.db, &["token", "link", &id]);
+    assert!(ok, "{err}");
+    let code = out.trim().split("#code=").nth(1).unwrap().to_owned();
+    assert_eq!(
+        sign_in(code).await.status(),
+        200,
+        "a new link for the next device"
+    );
     app.stop().await;
 }

@@ -12,6 +12,7 @@ mod live;
 mod pfif;
 pub mod problem;
 pub mod server;
+mod session;
 pub mod shelters;
 mod state;
 mod ui;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pfif::router())
         .merge(announcements::router())
         .merge(aid::router())
+        .merge(session::router())
         .merge(live::router())
         .merge(health::router())
         .split_for_parts();

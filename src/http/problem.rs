@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 401: no valid bearer token.
     #[error("unauthorized")]
     Unauthorized,
+    /// 401: credentials that were given do not work (the reason).
+    #[error("bad credentials: {0}")]
+    BadCredentials(String),
     /// 403: the token is valid but may not act here.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -85,7 +88,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::Validation(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::BadCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -102,7 +105,7 @@ impl ApiError {
     fn slug(&self) -> &'static str {
         match self {
             ApiError::Validation(_) => "validation",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::BadCredentials(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::RequestTimeout(_) => "request-timeout",
@@ -137,6 +140,7 @@ impl ApiError {
                 vec![],
             ),
             ApiError::Forbidden(m)
+            | ApiError::BadCredentials(m)
             | ApiError::EditConflict(m, _)
             | ApiError::NotFound(m)
             | ApiError::RequestTimeout(m)
@@ -184,7 +188,7 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if matches!(self, ApiError::Unauthorized) {
+        if matches!(self, ApiError::Unauthorized | ApiError::BadCredentials(_)) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

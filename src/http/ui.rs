@@ -18,7 +18,13 @@ pub async fn serve_asset(uri: Uri, headers: HeaderMap) -> Response {
         return not_found().await.into_response();
     }
     let path = if path.is_empty() { "index.html" } else { path };
-    let Some(asset) = Assets::get(path) else {
+    // Pages have short names too: /office is office.html.
+    let asset = Assets::get(path).or_else(|| {
+        (!path.contains('.'))
+            .then(|| Assets::get(&format!("{path}.html")))
+            .flatten()
+    });
+    let Some(asset) = asset else {
         return ApiError::NotFound(format!("no such page: /{path}")).into_response();
     };
     let etag = format!("\"{}\"", hex::encode(&asset.metadata.sha256_hash()[..16]));

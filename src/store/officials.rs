@@ -211,7 +211,11 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<Account>, sqlx::Error> {
-        let sql = select_account!("where a.token_hash = $1 and a.revoked_at is null");
+        // The holder's own token, or a device token it signed in with.
+        let sql = select_account!(
+            "where a.revoked_at is null and (a.token_hash = $1 or a.id = \
+             (select d.account_id from device_token d where d.token_hash = $1 and d.revoked_at is null))"
+        );
         let row: Option<AccountRow> = on_backend!(self, |pool| {
             sqlx::query_as(sql)
                 .bind(token_hash)
@@ -240,6 +244,80 @@ impl Store {
             sqlx::query_as(sql).bind(coordinator).fetch_all(pool).await
         })?;
         Ok(rows.into_iter().map(account).collect())
+    }
+
+    /// Records a one-time sign-in code (its keyed hash) for a holder.
+    pub async fn create_sign_in_code(
+        &self,
+        account_id: i64,
+        code_hash: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), sqlx::Error> {
+        on_backend!(self, |pool| {
+            sqlx::query(
+            "insert into sign_in_code (code_hash, account_id, created_at, expires_at) values ($1, $2, $3, $4)"
+        )
+        .bind(code_hash)
+        .bind(account_id)
+        .bind(super::now())
+        .bind(expires_at)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        })
+    }
+
+    /// Uses a sign-in code, once and before it expires, for a new device
+    /// token (its keyed hash); the holder it signs in, or `None`.
+    pub async fn redeem_sign_in_code(
+        &self,
+        code_hash: &str,
+        device_token_hash: &str,
+    ) -> Result<Option<Account>, sqlx::Error> {
+        let now = super::now();
+        let account: Option<i64> = on_backend!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let account: Option<i64> = sqlx::query_scalar(
+                "update sign_in_code set used_at = $2 \
+                 where code_hash = $1 and used_at is null and expires_at > $2 returning account_id",
+            )
+            .bind(code_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = account {
+                sqlx::query(
+                    "insert into device_token (token_hash, account_id, created_at) values ($1, $2, $3)",
+                )
+                .bind(device_token_hash)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(account)
+        })?;
+        match account {
+            Some(id) => self.account(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Revokes a device token (signing out); false when it is no device's.
+    pub async fn revoke_device_token(&self, token_hash: &str) -> Result<bool, sqlx::Error> {
+        let done =
+            on_backend!(self, |pool| {
+                sqlx::query(
+            "update device_token set revoked_at = $2 where token_hash = $1 and revoked_at is null"
+        )
+        .bind(token_hash)
+        .bind(super::now())
+        .execute(pool)
+        .await
+        .map(|d| d.rows_affected())
+            })?;
+        Ok(done == 1)
     }
 
     /// Suspends (or reinstates) a token holder; false when there is none.

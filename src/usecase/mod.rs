@@ -15,6 +15,7 @@ pub mod announcements;
 pub mod checkins;
 pub mod incidents;
 pub mod pfif;
+pub mod sessions;
 pub mod shelters;
 
 use std::sync::Arc;
