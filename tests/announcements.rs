@@ -28,12 +28,14 @@ async fn an_office_announces_and_residents_hear_it_live(backend: Backend) {
         .post_as(
             &office,
             PATH,
-            json!({"text": "  市役所で給水 10:00から  ", "severity": "warning"}),
+            json!({"text": "  市役所で給水 10:00から  ", "severity": "warning",
+                   "text_en": " Water at City Hall from 10:00 "}),
         )
         .await;
     assert_eq!(r.status(), 201);
     let posted: Value = r.json().await.unwrap();
     assert_eq!(posted["text"], "市役所で給水 10:00から");
+    assert_eq!(posted["text_en"], "Water at City Hall from 10:00");
     assert_eq!(posted["severity"], "warning");
     assert_eq!(posted["posted_by"], "Nanao HQ");
 

@@ -27,8 +27,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AnnouncementRequest {
-    /// Up to 1,000 characters, shown as written.
+    /// Up to 1,000 characters, shown as written (Japanese).
     text: String,
+    /// The same in English, optional: English pages show it.
+    text_en: Option<String>,
     /// info (default), warning or urgent.
     severity: Option<String>,
 }
@@ -82,6 +84,16 @@ pub async fn post_announcement(
             format!("1 to {MAX_TEXT_CHARS} characters"),
         ));
     }
+    if request
+        .text_en
+        .as_deref()
+        .is_some_and(|t| t.trim().chars().count() > MAX_TEXT_CHARS)
+    {
+        errors.push(FieldError::new(
+            "text_en",
+            format!("at most {MAX_TEXT_CHARS} characters"),
+        ));
+    }
     let severity = match request.severity.as_deref() {
         None => Some(Severity::Info),
         Some(s) => serde_json::from_value(serde_json::Value::String(s.to_owned())).ok(),
@@ -99,9 +111,15 @@ pub async fn post_announcement(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let posted =
-        usecase::announcements::post(&state, &official, &municipality, severity, &request.text)
-            .await?;
+    let posted = usecase::announcements::post(
+        &state,
+        &official,
+        &municipality,
+        severity,
+        &request.text,
+        request.text_en.as_deref(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(posted)))
 }
 

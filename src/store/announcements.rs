@@ -33,7 +33,10 @@ pub struct Announcement {
     #[schema(value_type = String)]
     pub municipality: MunicipalityCode,
     pub severity: Severity,
+    /// Japanese (or whatever the office wrote).
     pub text: String,
+    /// English, when the office gave it.
+    pub text_en: Option<String>,
     pub posted_at: DateTime<Utc>,
     /// The office, as its token is named.
     pub posted_by: String,
@@ -45,6 +48,7 @@ struct Row {
     municipality: String,
     severity: String,
     text: String,
+    text_en: Option<String>,
     posted_at: DateTime<Utc>,
     posted_by: String,
 }
@@ -57,6 +61,7 @@ impl TryFrom<Row> for Announcement {
             municipality: MunicipalityCode::parse(&r.municipality)?,
             severity: serde_json::from_value(serde_json::Value::String(r.severity))?,
             text: r.text,
+            text_en: r.text_en,
             posted_at: r.posted_at,
             posted_by: r.posted_by,
         })
@@ -71,20 +76,22 @@ impl Store {
         municipality: &MunicipalityCode,
         severity: Severity,
         text: &str,
+        text_en: Option<&str>,
     ) -> Result<Announcement, sqlx::Error> {
         let posted = Announcement {
             id: uuid::Uuid::now_v7().to_string(),
             municipality: municipality.clone(),
             severity,
             text: text.to_owned(),
+            text_en: text_en.map(str::to_owned),
             posted_at: super::now(),
             posted_by: actor.display_name(),
         };
         on_backend!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "insert into announcement (id, municipality, severity, text, posted_at, posted_by) \
-                 values ($1, $2, $3, $4, $5, $6)",
+                "insert into announcement (id, municipality, severity, text, posted_at, posted_by, text_en) \
+                 values ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&posted.id)
             .bind(municipality.as_str())
@@ -92,6 +99,7 @@ impl Store {
             .bind(text)
             .bind(posted.posted_at)
             .bind(&posted.posted_by)
+            .bind(text_en)
             .execute(&mut *tx)
             .await?;
             audit!(
@@ -117,7 +125,7 @@ impl Store {
     ) -> anyhow::Result<Vec<Announcement>> {
         let rows: Vec<Row> = on_backend!(self, |pool| {
             sqlx::query_as(
-                "select id, municipality, severity, text, posted_at, posted_by from announcement \
+                "select id, municipality, severity, text, text_en, posted_at, posted_by from announcement \
                  where municipality = $1 order by posted_at desc, id desc limit $2",
             )
             .bind(municipality.as_str())

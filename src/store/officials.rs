@@ -306,9 +306,8 @@ impl Store {
 
     /// Revokes a device token (signing out); false when it is no device's.
     pub async fn revoke_device_token(&self, token_hash: &str) -> Result<bool, sqlx::Error> {
-        let done =
-            on_backend!(self, |pool| {
-                sqlx::query(
+        let done = on_backend!(self, |pool| {
+            sqlx::query(
             "update device_token set revoked_at = $2 where token_hash = $1 and revoked_at is null"
         )
         .bind(token_hash)
@@ -316,7 +315,7 @@ impl Store {
         .execute(pool)
         .await
         .map(|d| d.rows_affected())
-            })?;
+        })?;
         Ok(done == 1)
     }
 

@@ -16,18 +16,30 @@ pub async fn post(
     municipality: &MunicipalityCode,
     severity: Severity,
     text: &str,
+    text_en: Option<&str>,
 ) -> Result<Announcement, DomainError> {
     let actor = acting_in(official, municipality)?;
     let text = text.trim();
+    let text_en = text_en.map(str::trim).filter(|t| !t.is_empty());
+    let mut errors = Vec::new();
     if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
-        return Err(DomainError::Invalid(vec![FieldError::new(
+        errors.push(FieldError::new(
             "text",
             format!("1 to {MAX_TEXT_CHARS} characters"),
-        )]));
+        ));
+    }
+    if text_en.is_some_and(|t| t.chars().count() > MAX_TEXT_CHARS) {
+        errors.push(FieldError::new(
+            "text_en",
+            format!("at most {MAX_TEXT_CHARS} characters"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors));
     }
     let posted = s
         .store
-        .post_announcement(&actor, municipality, severity, text)
+        .post_announcement(&actor, municipality, severity, text, text_en)
         .await?;
     s.live.changed([]);
     Ok(posted)
