@@ -71,6 +71,23 @@ impl App {
                 credit = sample::NANAO_CREDIT,
                 "loaded the Nanao sample shelters"
             );
+            if config.sample_state {
+                let nanao = crate::domain::municipality::MunicipalityCode::parse("172022")?;
+                let snapshot =
+                    import::parse_status_snapshot(sample::NANAO_FIRST_SNAPSHOT_CSV, &nanao)?;
+                let opened = store
+                    .apply_status_snapshot(
+                        &Actor::Operator(sample::NANAO_SNAPSHOT_BY),
+                        &nanao,
+                        snapshot,
+                        false,
+                    )
+                    .await?;
+                tracing::info!(
+                    open = opened.open,
+                    "the sample shelters are in their state of 2024-01-09 18:00"
+                );
+            }
         }
         let index = ShelterIndex::new(store.all_shelters().await?);
         tracing::info!(

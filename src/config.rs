@@ -71,6 +71,12 @@ pub struct ServeConfig {
     #[arg(long, env = "ANPI_SAMPLE_DATA", default_value_t = true, action = clap::ArgAction::Set)]
     pub sample_data: bool,
 
+    /// With the sample shelters, start at a real moment of the 2024 Noto
+    /// earthquake: Nanao's open-shelter list of 2024-01-09 18:00 (marked as
+    /// sample data with its date). `false`: every sample shelter closed.
+    #[arg(long, env = "ANPI_SAMPLE_STATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sample_state: bool,
+
     /// Largest CSV or PFIF upload accepted from an official, in bytes (a
     /// national list is a few MB).
     #[arg(long, env = "ANPI_MAX_UPLOAD_BYTES", default_value_t = 64 * 1024 * 1024)]
@@ -300,6 +306,7 @@ impl Default for ServeConfig {
                 secret: None,
             },
             sample_data: true,
+            sample_state: true,
             max_upload_bytes: 64 * 1024 * 1024,
             max_json_bytes: 64 * 1024,
             purge_after_days: 30,

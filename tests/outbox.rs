@@ -64,7 +64,7 @@ async fn listed_open(app: &TestApp) -> BTreeSet<String> {
 }
 
 async fn a_cli_import_reaches_a_running_server_live(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_closed(backend).await;
     let file = common::geodata().join(SNAPSHOT);
     let in_file = ids_in(&file);
     assert!(in_file.len() > 10, "{in_file:?}");

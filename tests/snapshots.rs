@@ -99,7 +99,7 @@ async fn replaying_every_snapshot_leaves_the_last_state(backend: Backend) {
 }
 
 async fn a_preview_says_what_would_change_and_changes_nothing(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_closed(backend).await;
     let token = app.token("Nanao HQ", &["172022"]).await;
     let history = common::geodata().join("history");
     let first = history.join("open_shelter_Nanao-shi_2024-01-09-1800.csv");

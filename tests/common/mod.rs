@@ -151,9 +151,20 @@ pub fn config(db: &TestDb, sample_data: bool) -> ServeConfig {
 }
 
 impl TestApp {
-    /// A service with the Nanao sample shelters loaded.
+    /// A service with the Nanao sample shelters loaded, in their state of
+    /// 2024-01-09 18:00 (as `anpi serve` starts).
     pub async fn start(backend: Backend) -> TestApp {
         Self::on(TestDb::new(backend).await, true).await
+    }
+
+    /// A service with the Nanao sample shelters loaded, every one closed.
+    pub async fn start_closed(backend: Backend) -> TestApp {
+        let db = TestDb::new(backend).await;
+        let config = ServeConfig {
+            sample_state: false,
+            ..config(&db, true)
+        };
+        Self::with_config(db, config).await
     }
 
     /// A service on an existing database.
