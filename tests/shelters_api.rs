@@ -553,6 +553,31 @@ async fn changes_survive_a_restart(backend: Backend) {
 
 async fn operations_endpoints_work(backend: Backend) {
     let app = TestApp::start(backend).await;
+    // An unknown page: a browser gets a page with the way back, a program
+    // a problem.
+    let page = app
+        .client
+        .get(app.url("/no-such-page"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let text = page.text().await.unwrap();
+    assert!(text.contains("ページが見つかりません") && text.contains("Page not found"));
+    let r = app
+        .client
+        .get(app.url("/no-such-page"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(r, 404).await;
     let (status, body) = app.get_json("/healthz").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
     let (status, body) = app.get_json("/readyz").await;

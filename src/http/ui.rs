@@ -25,6 +25,20 @@ pub async fn serve_asset(uri: Uri, headers: HeaderMap) -> Response {
             .flatten()
     });
     let Some(asset) = asset else {
+        // A person who followed a bad link gets a page in both languages
+        // with the way back; a program gets problem+json.
+        let wants_page = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+        if wants_page && let Some(page) = Assets::get("404.html") {
+            return (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                page.data,
+            )
+                .into_response();
+        }
         return ApiError::NotFound(format!("no such page: /{path}")).into_response();
     };
     let etag = format!("\"{}\"", hex::encode(&asset.metadata.sha256_hash()[..16]));
