@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -94,27 +96,49 @@ pub fn router(state: AppState) -> Router {
     let openapi_json = describe_itself(openapi)
         .to_json()
         .expect("the OpenAPI document serialises");
-    api.route(
-        "/v1/openapi.json",
-        get(move || async move { ([("content-type", "application/json")], openapi_json) }),
-    )
-    .route_layer(middleware::from_fn(track_requests))
-    .fallback(ui::serve_asset)
-    .layer(middleware::from_fn(refuse_unreadable_uri))
-    .layer(DefaultBodyLimit::max(limits.max_json_bytes))
-    // A deadline for the whole body (answered 408 where it is read, see
-    // `error.rs`): tower-http's `RequestBodyTimeoutLayer` bounds only the
-    // pause between two pieces, which a body trickled a byte at a time
-    // never exceeds.
-    .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
-    .layer(middleware::from_fn_with_state(
-        limits.request_timeout,
-        answer_in_time,
-    ))
-    .layer(CompressionLayer::new())
-    .layer(TraceLayer::new_for_http())
-    .with_state(state)
+    let app = api
+        .route(
+            "/v1/openapi.json",
+            get(move || async move { ([("content-type", "application/json")], openapi_json) }),
+        )
+        .route_layer(middleware::from_fn(track_requests))
+        .fallback(ui::serve_asset)
+        .layer(middleware::from_fn(refuse_unreadable_uri))
+        .layer(DefaultBodyLimit::max(limits.max_json_bytes))
+        // A deadline for the whole body (answered 408 where it is read, see
+        // `error.rs`): tower-http's `RequestBodyTimeoutLayer` bounds only the
+        // pause between two pieces, which a body trickled a byte at a time
+        // never exceeds.
+        .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
+        .layer(middleware::from_fn_with_state(
+            limits.request_timeout,
+            answer_in_time,
+        ))
+        .layer(CompressionLayer::new());
+    let app = SECURITY_HEADERS.iter().fold(app, |router, (name, value)| {
+        router.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ))
+    });
+    app.layer(TraceLayer::new_for_http()).with_state(state)
 }
+
+/// Headers on every answer that keep a page from being framed, sniffed or
+/// made to run anything but its own scripts, and keep addresses (which may
+/// carry an edit link's id) out of other sites' logs. The pages load only
+/// their own files; images may be data: (the volunteer QR code) or https
+/// (map tiles); the live socket is on this origin.
+const SECURITY_HEADERS: [(&str, &str); 4] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
+         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+];
 
 /// Adds the document's own route, which cannot be annotated like the others
 /// (it serves what they produce).
