@@ -144,6 +144,7 @@ impl App {
                 ),
                 pfif_domain: config.pfif_domain.clone(),
                 metrics_token: config.metrics_token.as_ref().map(|t| t.0.clone()),
+                map: config.map.clone(),
             },
             http: config.http.clone(),
         })

@@ -138,6 +138,52 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub aid: AidConfig,
+
+    #[command(flatten)]
+    pub map: MapConfig,
+}
+
+/// The background map of the finder and the board.
+#[derive(Args, Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MapConfig {
+    /// Tile URL template ({z}/{x}/{y}); GSI's standard map by default.
+    #[arg(
+        long,
+        env = "ANPI_MAP_TILES",
+        default_value = "https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png"
+    )]
+    pub tiles: String,
+
+    /// The tiles' credit, shown on the map as their terms ask.
+    #[arg(
+        long,
+        env = "ANPI_MAP_CREDIT",
+        default_value = "地理院タイル (GSI Tiles)"
+    )]
+    pub credit: String,
+
+    /// Where the credit links to.
+    #[arg(
+        long,
+        env = "ANPI_MAP_CREDIT_URL",
+        default_value = "https://maps.gsi.go.jp/development/ichiran.html"
+    )]
+    pub credit_url: String,
+
+    /// Closest zoom the tiles offer.
+    #[arg(long, env = "ANPI_MAP_MAX_ZOOM", default_value_t = 18)]
+    pub max_zoom: u8,
+}
+
+impl Default for MapConfig {
+    fn default() -> Self {
+        Self {
+            tiles: "https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png".into(),
+            credit: "地理院タイル (GSI Tiles)".into(),
+            credit_url: "https://maps.gsi.go.jp/development/ichiran.html".into(),
+            max_zoom: 18,
+        }
+    }
 }
 
 /// The clocks and thresholds of aid requests, offers and claims.
@@ -321,6 +367,7 @@ impl Default for ServeConfig {
             http: HttpConfig::default(),
             live: LiveConfig::default(),
             aid: AidConfig::default(),
+            map: MapConfig::default(),
         }
     }
 }

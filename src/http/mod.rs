@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .merge(announcements::router())
         .merge(aid::router())
         .merge(session::router())
+        .merge(ui::router())
         .merge(live::router())
         .merge(health::router())
         .split_for_parts();

@@ -20,6 +20,8 @@ pub struct AppState {
     pub pfif_domain: String,
     /// Bearer token for `/metrics`; without one, only loopback clients may read it.
     pub metrics_token: Option<String>,
+    /// The pages' background map.
+    pub map: crate::config::MapConfig,
 }
 
 /// Handlers reach the store, index, live node and check-in writer as

@@ -12,6 +12,20 @@ use super::problem::{ApiError, not_found};
 #[folder = "ui/"]
 struct Assets;
 
+/// The background map the pages draw (tiles and their credit): the pages
+/// work without it, as a list, when no tile can be reached.
+#[utoipa::path(get, path = "/v1/map", tag = "operations",
+    responses((status = 200, body = crate::config::MapConfig)))]
+pub async fn map_config(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+) -> axum::Json<crate::config::MapConfig> {
+    axum::Json(state.map.clone())
+}
+
+pub fn router() -> utoipa_axum::router::OpenApiRouter<super::AppState> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(map_config))
+}
+
 pub async fn serve_asset(uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path().trim_start_matches('/');
     if path.starts_with("v1/") {
