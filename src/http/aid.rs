@@ -350,9 +350,10 @@ pub struct ClaimBody {
 pub async fn claim_request(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    caller: Caller,
+    account: Account,
     ApiJson(body): ApiJson<ClaimBody>,
 ) -> Result<(StatusCode, Json<ClaimAnswer>), ApiError> {
+    let caller = Caller::Account(account);
     let answer = aid::claim(&state, &caller, &id, body.quantity).await?;
     Ok((StatusCode::CREATED, Json(answer)))
 }
@@ -403,8 +404,9 @@ pub async fn report_request(
     ))]
 pub async fn my_claims(
     State(state): State<AppState>,
-    caller: Caller,
+    account: Account,
 ) -> Result<Json<Vec<ClaimAnswer>>, ApiError> {
+    let caller = Caller::Account(account);
     Ok(Json(aid::my_claims(&state, &caller).await?))
 }
 
@@ -422,8 +424,9 @@ pub async fn my_claims(
 pub async fn claim_delivered(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    caller: Caller,
+    account: Account,
 ) -> Result<Json<Claim>, ApiError> {
+    let caller = Caller::Account(account);
     Ok(Json(
         aid::close_claim(&state, &caller, &id, ClaimStatus::Delivered, None).await?,
     ))
@@ -451,9 +454,10 @@ pub struct ReleaseBody {
 pub async fn claim_release(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    caller: Caller,
+    account: Account,
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> Result<Json<Claim>, ApiError> {
+    let caller = Caller::Account(account);
     Ok(Json(
         aid::close_claim(
             &state,
@@ -478,9 +482,10 @@ pub async fn claim_release(
     ))]
 pub async fn post_offer(
     State(state): State<AppState>,
-    caller: Caller,
+    account: Account,
     ApiJson(new): ApiJson<NewOffer>,
 ) -> Result<(StatusCode, Json<PublicOffer>), ApiError> {
+    let caller = Caller::Account(account);
     Ok((
         StatusCode::CREATED,
         Json(aid::post_offer(&state, &caller, new).await?),
@@ -534,9 +539,10 @@ pub async fn get_offer(
 pub async fn patch_offer(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    caller: Caller,
+    account: Account,
     ApiJson(patch): ApiJson<OfferPatch>,
 ) -> Result<Json<PublicOffer>, ApiError> {
+    let caller = Caller::Account(account);
     Ok(Json(aid::patch_offer(&state, &caller, &id, patch).await?))
 }
 
@@ -588,8 +594,9 @@ pub async fn report_offer(
     ))]
 pub async fn moderation_queue(
     State(state): State<AppState>,
-    caller: Caller,
+    account: Account,
 ) -> Result<Json<ModerationQueue>, ApiError> {
+    let caller = Caller::Account(account);
     Ok(Json(aid::moderation_queue(&state, &caller).await?))
 }
 
@@ -614,9 +621,10 @@ pub struct DecisionBody {
 pub async fn moderate(
     State(state): State<AppState>,
     Path((kind, id)): Path<(String, String)>,
-    caller: Caller,
+    account: Account,
     ApiJson(body): ApiJson<DecisionBody>,
 ) -> Result<StatusCode, ApiError> {
+    let caller = Caller::Account(account);
     let kind = match kind.as_str() {
         "requests" => RecordKind::Request,
         "offers" => RecordKind::Offer,
@@ -667,9 +675,10 @@ fn public_base(headers: &HeaderMap) -> String {
 pub async fn register_volunteer(
     State(state): State<AppState>,
     headers: HeaderMap,
-    caller: Caller,
+    account: Account,
     ApiJson(body): ApiJson<VolunteerBody>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    let caller = Caller::Account(account);
     let registered =
         aid::register_volunteer(&state, &caller, &body.name, &public_base(&headers)).await?;
     Ok((StatusCode::CREATED, Json(registered)))
@@ -685,8 +694,9 @@ pub async fn register_volunteer(
     ))]
 pub async fn list_volunteers(
     State(state): State<AppState>,
-    caller: Caller,
+    account: Account,
 ) -> Result<Json<Vec<Account>>, ApiError> {
+    let caller = Caller::Account(account);
     Ok(Json(aid::volunteers(&state, &caller).await?))
 }
 
@@ -703,8 +713,9 @@ pub async fn list_volunteers(
 pub async fn suspend_volunteer(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    caller: Caller,
+    account: Account,
 ) -> Result<Json<Account>, ApiError> {
+    let caller = Caller::Account(account);
     Ok(Json(
         aid::suspend_volunteer(&state, &caller, volunteer_id(&id)?, true).await?,
     ))
@@ -723,8 +734,9 @@ pub async fn suspend_volunteer(
 pub async fn reinstate_volunteer(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    caller: Caller,
+    account: Account,
 ) -> Result<Json<Account>, ApiError> {
+    let caller = Caller::Account(account);
     Ok(Json(
         aid::suspend_volunteer(&state, &caller, volunteer_id(&id)?, false).await?,
     ))
@@ -752,12 +764,9 @@ pub struct Me {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
-    match caller {
-        Caller::Account(account) => Ok(Json(Me {
-            inbox: state.audience.account_inbox(account.id).to_string(),
-            account,
-        })),
-        _ => Err(ApiError::Unauthorized),
-    }
+pub async fn me(State(state): State<AppState>, account: Account) -> Json<Me> {
+    Json(Me {
+        inbox: state.audience.account_inbox(account.id).to_string(),
+        account,
+    })
 }

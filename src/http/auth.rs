@@ -64,3 +64,20 @@ impl FromRequestParts<AppState> for Caller {
         })
     }
 }
+
+/// A token's holder, required: what aid's member-only endpoints take (a
+/// missing token is a 401 before anything else is read).
+impl FromRequestParts<AppState> for Account {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = token(parts)?.ok_or(ApiError::Unauthorized)?;
+        if token.starts_with(EDIT_KEY_PREFIX) {
+            return Err(ApiError::Forbidden(
+                "an edit link opens its own request only; this needs a volunteer's, coordinator's or office's token"
+                    .into(),
+            ));
+        }
+        account(state, token).await
+    }
+}
