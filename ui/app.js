@@ -2,13 +2,15 @@
 // the shelters listed stay current over a WebSocket (/v1/live).
 // Plain ES modules, no dependencies (common.js: DOM helpers and the language).
 
-import { $, i18n, tr, trNodes, el, renderStatic, startLang, api, problemOf } from './common.js';
+import { $, i18n, tr, trNodes, el, renderStatic, startLang, api, problemOf, ago, jst, watchNews, newsView, offline } from './common.js';
 
 const HAZARDS = ['flood', 'landslide', 'storm_surge', 'earthquake', 'tsunami', 'fire', 'inland_flood', 'volcano'];
 const STATUSES = ['open', 'full', 'closed', 'unsafe'];
 const FIELDS = { near: 'err-near', hazard: 'err-hazard' };
 const NANAO = ['37.0432', '136.9674'];
 const TIMEOUT_MS = 20000;
+const LIMIT = 10;
+const MAX_RADIUS_M = 10000;
 
 const form = $('search'), latIn = $('lat'), lonIn = $('lon'), hazardIn = $('hazard'), onlyOpen = $('only-open');
 const results = $('results');
@@ -28,7 +30,13 @@ function render() {
   $('geo-msg').classList.toggle('err', !!g?.err);
   renderFieldErrors();
   renderResults();
+  renderNews();
 }
+
+const renderNews = () => $('news').replaceChildren(...newsView());
+// Announcements of the active disasters' municipalities and of those listed.
+let incidentCodes = [];
+const newsCodes = () => watchNews([...incidentCodes, ...(state.data?.shelters || []).map((s) => s.municipality)], renderNews);
 
 function renderFieldErrors() {
   const errs = state.view === 'problem' ? state.problem.errors || [] : [];
@@ -76,14 +84,16 @@ function problemView(p) {
 function listView(data, q) {
   const list = data.shelters || [];
   const head = el('h2', {}, tr('results'));
+  const liveLine = state.live ? el('p', { class: 'hint live ' + state.live, 'data-testid': 'live', 'data-live': state.live }, tr('live_' + state.live)) : null;
   if (!list.length) {
-    return [head, el('div', { class: 'box', 'data-testid': 'empty' },
+    return [head, liveLine, el('div', { class: 'box', 'data-testid': 'empty' },
       el('p', {}, tr('empty')),
       el('p', {}, tr(q.onlyOpen ? 'empty_hint_filter' : 'empty_hint')))];
   }
   return [head,
-    el('p', { class: 'hint' }, tr('count', { n: list.length, hazard: tr('hz_' + q.hazard) })),
-    state.live ? el('p', { class: 'hint live ' + state.live, 'data-testid': 'live', 'data-live': state.live }, tr('live_' + state.live)) : null,
+    state.savedAt ? el('p', { class: 'msg err', 'data-testid': 'saved-at' }, tr('saved_at', { time: ago(new Date(state.savedAt)) })) : null,
+    el('p', { class: 'hint', 'data-testid': 'count' }, tr('count', { n: list.length, hazard: tr('hz_' + q.hazard) })),
+    liveLine,
     el('ol', { class: 'shelters', 'data-testid': 'shelter-list' }, list.map(card))];
 }
 
@@ -117,13 +127,18 @@ function card(s) {
       el('a', { class: 'btn secondary', href: `aid.html?shelter=${encodeURIComponent(s.id)}`, 'data-testid': 'aid-here' }, tr('aid_here'))));
 }
 
+// When the office last vouched for the state, and who; sample data says so, with its date.
 function freshness(s) {
-  const when = s.as_of || s.updated_at;
+  const when = s.confirmed_at || s.as_of || s.updated_at, who = s.confirmed_by ?? s.updated_by;
   const d = when ? new Date(when) : null;
   if (!d || isNaN(d)) return el('p', { class: 'fresh none', 'data-testid': 'freshness' }, tr('not_confirmed'));
-  const time = el('time', { datetime: d.toISOString(), title: d.toLocaleString(i18n.lang) }, ago(d));
-  return el('p', { class: 'fresh', 'data-testid': 'freshness' },
-    trNodes(s.updated_by ? 'confirmed' : 'confirmed_anon', { time, who: s.updated_by }));
+  if (/^sample data/.test(who || '')) {
+    return el('p', { class: 'fresh old', 'data-testid': 'freshness', 'data-sample': '' },
+      trNodes('as_of_sample', { time: el('time', { datetime: d.toISOString() }, jst(d)) }));
+  }
+  const time = el('time', { datetime: d.toISOString(), title: jst(d) }, ago(d));
+  return el('p', { class: 'fresh' + (s.stale ? ' old' : ''), 'data-testid': 'freshness' },
+    trNodes(who ? 'confirmed' : 'confirmed_anon', { time, who }), s.stale ? ` ${tr('stale_state')}` : null);
 }
 
 const num = (n) => new Intl.NumberFormat(i18n.lang).format(n);
@@ -131,16 +146,13 @@ const dist = (m) => (m < 1000 ? `${num(Math.round(m))} m`
   : `${new Intl.NumberFormat(i18n.lang, { maximumFractionDigits: m < 10000 ? 1 : 0 }).format(m / 1000)} km`);
 const fmtClock = (d) => d.toLocaleTimeString(i18n.lang, { hour: '2-digit', minute: '2-digit' });
 
-function ago(d) {
-  const s = Math.min(0, (d.getTime() - Date.now()) / 1000); // a clock ahead of ours is "now"
-  const rtf = new Intl.RelativeTimeFormat(i18n.lang, { numeric: 'auto' });
-  for (const [unit, size] of [['year', 31536000], ['month', 2592000], ['day', 86400], ['hour', 3600], ['minute', 60]]) {
-    if (Math.abs(s) >= size) return rtf.format(Math.trunc(s / size), unit);
-  }
-  return rtf.format(0, 'minute');
-}
 
 // ---------- searching ----------
+
+function queryUrl(q) {
+  const url = `/v1/shelters?near=${encodeURIComponent(q.lat)},${encodeURIComponent(q.lon)}&limit=${LIMIT}&hazard=${encodeURIComponent(q.hazard)}`;
+  return q.onlyOpen ? url + '&status=open&has_room=true' : url;
+}
 
 function readForm() {
   let lat = latIn.value.normalize('NFKC').trim(), lon = lonIn.value.normalize('NFKC').trim();
@@ -154,9 +166,7 @@ async function search(q = readForm()) {
   state.query = q;
   state.view = 'loading';
   render();
-  let url = `/v1/shelters?near=${encodeURIComponent(q.lat)},${encodeURIComponent(q.lon)}&limit=10&hazard=${encodeURIComponent(q.hazard)}`;
-  if (q.onlyOpen) url += '&status=open&has_room=true';
-  const res = await api(url, {}, TIMEOUT_MS);
+  const res = await api(queryUrl(q), {}, TIMEOUT_MS);
   if (my !== seq) return;
   const body = res.body;
   if (res.net) {
@@ -165,6 +175,7 @@ async function search(q = readForm()) {
   } else if (res.ok && body && Array.isArray(body.shelters)) {
     state.view = 'results';
     state.data = body;
+    state.savedAt = res.at;
     state.last = { data: body, query: q, at: new Date() };
     const u = new URL(location.href);
     u.searchParams.set('lat', q.lat);
@@ -172,6 +183,7 @@ async function search(q = readForm()) {
     u.searchParams.set('hazard', q.hazard);
     history.replaceState(null, '', u);
     watch(q, body);
+    newsCodes();
   } else if (body && typeof body === 'object' && !res.ok) {
     state.view = 'problem';
     state.problem = problemOf(res);
@@ -209,9 +221,15 @@ function locate() {
 
 const live = { ws: null, want: null, since: {}, backoff: 1000, timer: null };
 
-function watch(q, data) {
+// The circle watched: the whole list's, or as far as the server follows
+// when the list is short (a shelter opening anywhere near joins it).
+function radiusFor(data) {
   const far = Math.max(0, ...data.shelters.map((s) => s.distance_m || 0));
-  live.want = { lat: Number(q.lat), lon: Number(q.lon), radius_m: Math.min(10000, Math.max(500, far + 100)) };
+  return data.shelters.length < LIMIT ? MAX_RADIUS_M : Math.min(MAX_RADIUS_M, Math.max(500, far + 100));
+}
+
+function watch(q, data) {
+  live.want = { lat: Number(q.lat), lon: Number(q.lon), radius_m: radiusFor(data) };
   live.since = {};
   live.backoff = 1000;
   connectLive();
@@ -257,13 +275,59 @@ function setLive(v) {
   if (state.view === 'results') render();
 }
 
+// Whether a shelter belongs in the list asked for (as the server filters).
+function fits(s, q) {
+  if (!(s.hazards || []).includes(q.hazard)) return false;
+  if (!q.onlyOpen) return true;
+  const cap = s.capacity || {};
+  const room = cap.indoor > 0 ? cap.indoor : cap.outdoor > 0 ? cap.outdoor : null;
+  return s.status === 'open' && (room == null || (s.occupancy ?? 0) < room);
+}
+
+// Metres between the query's point and a place (haversine).
+function meters(q, p) {
+  const r = Math.PI / 180, a = Number(q.lat) * r, b = p.lat * r;
+  const h = Math.sin((b - a) / 2) ** 2 + Math.cos(a) * Math.cos(b) * Math.sin(((p.lon - Number(q.lon)) * r) / 2) ** 2;
+  return Math.round(2 * 6371008.8 * Math.asin(Math.sqrt(h)));
+}
+
+// A shelter changed: updated in place, added where it now fits (nearest
+// first, at most LIMIT), dropped where it no longer does.
 let repaint = 0;
 function updateShelter(s) {
-  const list = state.data?.shelters || [];
+  const q = state.query, list = state.data?.shelters;
+  if (!list || !q || !s?.id) return;
   const i = list.findIndex((x) => x.id === s.id);
-  if (i < 0) return;
-  list[i] = { ...s, distance_m: list[i].distance_m };
+  if (fits(s, q)) {
+    if (i >= 0) list[i] = { ...s, distance_m: list[i].distance_m };
+    else {
+      const d = s.location ? meters(q, s.location) : null;
+      if (d == null || !live.want || d > live.want.radius_m) return;
+      list.push({ ...s, distance_m: d });
+      list.sort((x, y) => (x.distance_m ?? Infinity) - (y.distance_m ?? Infinity));
+      if (list.length > LIMIT) list.length = LIMIT;
+    }
+  } else if (i >= 0) {
+    list.splice(i, 1);
+    requery(); // the next one may lie outside the circle watched
+  } else return;
   if (!repaint) repaint = requestAnimationFrame(() => { repaint = 0; if (state.view === 'results') render(); });
+}
+
+// Asks again quietly (the list stays on screen), watching a new circle if it needs one.
+let requeryTimer = 0;
+function requery() {
+  clearTimeout(requeryTimer);
+  requeryTimer = setTimeout(async () => {
+    const q = state.query, my = seq;
+    const res = await api(queryUrl(q), {}, TIMEOUT_MS);
+    if (my !== seq || state.view !== 'results' || !res.ok || !Array.isArray(res.body?.shelters)) return;
+    state.data = res.body;
+    state.savedAt = res.at;
+    state.last = { data: res.body, query: q, at: new Date() };
+    if (radiusFor(res.body) !== live.want?.radius_m) watch(q, res.body);
+    render();
+  }, 300);
 }
 
 // ---------- start ----------
@@ -279,4 +343,8 @@ latIn.value = pLat ?? NANAO[0];
 lonIn.value = pLon ?? NANAO[1];
 if (HAZARDS.includes(pHaz)) state.query = { hazard: pHaz };
 
-startLang(render).then(() => { if (pLat && pLon) search(); });
+startLang(render).then(() => { offline(); if (pLat && pLon) search(); });
+api('/v1/incidents?active=true').then((r) => {
+  incidentCodes = r.ok ? (r.body?.incidents || []).flatMap((i) => i.municipalities || []) : [];
+  newsCodes();
+});

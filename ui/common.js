@@ -89,6 +89,89 @@ export async function startLang(render, ...more) {
   }
 }
 
+// "3 minutes ago", in the page's language (a clock ahead of ours is "now").
+export function ago(d) {
+  const s = Math.min(0, (d.getTime() - Date.now()) / 1000);
+  const rtf = new Intl.RelativeTimeFormat(i18n.lang === 'en' ? 'en' : 'ja', { numeric: 'auto' });
+  for (const [unit, size] of [['year', 31536000], ['month', 2592000], ['day', 86400], ['hour', 3600], ['minute', 60]]) {
+    if (Math.abs(s) >= size) return rtf.format(Math.trunc(s / size), unit);
+  }
+  return rtf.format(0, 'minute');
+}
+
+// A moment as Japan's clocks show it ("2024-01-09 18:00"): the shelters and offices are there.
+export const jst = (d) => new Date(d).toLocaleString('sv-SE', { timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+
+// ---------- announcements of the offices (both resident pages) ----------
+// The latest of each municipality watched (GET), then every new one live on
+// area:<code>; urgent first, then newest. Each names who posted it and where.
+const SEV = { urgent: 0, warning: 1, info: 2 };
+const news = { codes: '', list: [], ws: null, timer: null, render: () => {} };
+const wsUrl = () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/live`;
+
+function addNews(items) {
+  for (const a of items) if (a && a.id && !news.list.some((x) => x.id === a.id)) news.list.push(a);
+  news.list.sort((a, b) => (SEV[a.severity] ?? 2) - (SEV[b.severity] ?? 2) || String(b.posted_at).localeCompare(String(a.posted_at)));
+}
+
+async function loadNews(codes) {
+  const got = await Promise.all(codes.map((c) => api(`/v1/municipalities/${encodeURIComponent(c)}/announcements?limit=10`)));
+  if (codes.join() !== news.codes) return;
+  for (const r of got) if (r.ok && Array.isArray(r.body?.announcements)) addNews(r.body.announcements);
+  news.render();
+}
+
+// Watches the announcements of `codes` (municipality codes); `render` redraws them.
+export function watchNews(codes, render) {
+  news.render = render;
+  const list = [...new Set(codes.filter(Boolean))].sort();
+  if (list.join() === news.codes) return;
+  news.codes = list.join();
+  news.list = [];
+  clearTimeout(news.timer);
+  news.ws?.close();
+  news.ws = null;
+  render();
+  if (!list.length) return;
+  loadNews(list);
+  if (!('WebSocket' in window)) return;
+  const connect = (again) => {
+    const ws = new WebSocket(wsUrl());
+    news.ws = ws;
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ op: 'subscribe', id: 'news', channels: list.map((c) => `area:${c}`) }));
+      if (again) loadNews(list); // what came while away
+    };
+    ws.onmessage = (e) => {
+      let m;
+      try { m = JSON.parse(e.data); } catch { return; }
+      if (m.op === 'event' && m.kind === 'announcement') { addNews([m.data]); news.render(); }
+    };
+    ws.onclose = () => { if (news.ws === ws) news.timer = setTimeout(() => connect(true), 3000); };
+  };
+  connect(false);
+}
+
+// The announcements as the page shows them, in its language.
+export function newsView() {
+  return news.list.map((a) => {
+    const sev = a.severity in SEV ? a.severity : 'info';
+    const en = i18n.lang === 'en' && a.text_en;
+    const place = Object.hasOwn(i18n.t, 'muni_' + a.municipality) ? tr('muni_' + a.municipality) : tr('muni_code', { code: a.municipality });
+    const d = new Date(a.posted_at);
+    const time = el('time', { datetime: isNaN(d) ? '' : d.toISOString(), title: isNaN(d) ? '' : jst(d) }, isNaN(d) ? '' : ago(d));
+    return el('article', { class: 'ann sev-' + sev, 'data-testid': 'announcement', 'data-severity': sev, 'data-id': a.id },
+      el('p', { class: 'ann-sev' }, tr('sev_' + sev)),
+      el('p', { class: 'ann-text', lang: en ? 'en' : 'ja' }, en ? a.text_en : a.text),
+      el('p', { class: 'ann-meta', 'data-testid': 'announcement-meta' }, trNodes('ann_meta', { place, who: a.posted_by, time })));
+  });
+}
+
+// The service worker (sw.js): the page and its last answers stay on the phone.
+export function offline() {
+  if ('serviceWorker' in navigator && window.isSecureContext) navigator.serviceWorker.register('sw.js').catch(() => {});
+}
+
 // A request with a time limit: { ok, status, body } for an answer (body null
 // if not JSON), { net: 'timeout' | 'offline' | 'net_error' } when none came.
 export async function api(url, init = {}, timeoutMs = 20000) {
@@ -96,7 +179,8 @@ export async function api(url, init = {}, timeoutMs = 20000) {
   const timer = setTimeout(() => ctl.abort(), timeoutMs);
   try {
     const res = await fetch(url, { ...init, signal: ctl.signal, headers: { accept: 'application/json', ...init.headers } });
-    return { ok: res.ok, status: res.status, body: await res.json().catch(() => null) };
+    // `at`: when the service worker saved this answer, if it came from there (offline).
+    return { ok: res.ok, status: res.status, body: await res.json().catch(() => null), at: res.headers.get('x-anpi-saved-at') };
   } catch (e) {
     return { net: e.name === 'AbortError' ? 'timeout' : navigator.onLine === false ? 'offline' : 'net_error' };
   } finally {

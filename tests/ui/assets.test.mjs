@@ -26,7 +26,7 @@ const aidPages = {
 const aidParts = ['aid', 'ask', 'volunteer', 'desk'];
 const dictionaries = ['i18n/ja.json', 'i18n/en.json'];
 const aidDictionaries = aidParts.flatMap((p) => [`i18n/${p}/ja.json`, `i18n/${p}/en.json`]);
-const files = [...new Set([...Object.values(pages).flat(), ...Object.values(aidPages).flatMap((p) => p.files), ...dictionaries, ...aidDictionaries])];
+const files = [...new Set(['sw.js', ...Object.values(pages).flat(), ...Object.values(aidPages).flatMap((p) => p.files), ...dictionaries, ...aidDictionaries])];
 const size = (f) => fs.statSync(path.join(ui, f)).size;
 const read = (f) => fs.readFileSync(path.join(ui, f), 'utf8');
 const gzipped = (f) => zlib.gzipSync(fs.readFileSync(path.join(ui, f))).length;
@@ -36,26 +36,39 @@ const CREDIT = 'Shelter data: compiled by raokiey (R06-Noto-Peninsula-EQ-open-sh
   + '七尾市「七尾市指定緊急避難所施設一覧」, CC BY 4.0.';
 
 describe('ui/ files', () => {
-  // 32 KB is well under a second on a congested 3G link; both pages share
-  // common.js and the one dictionary per language.
+  // What travels is compressed (the server gzips): 24 KB is about a second
+  // on a congested 3G link. Both pages share common.js (with the offices'
+  // announcements and the offline support) and the one dictionary per language.
   for (const [page, parts] of Object.entries(pages)) {
-    it(`of the ${page} are under 32 KB with the larger dictionary, uncompressed`, () => {
-      const total = parts.reduce((n, f) => n + size(f), 0) + Math.max(...dictionaries.map(size));
-      assert.ok(total <= 32 * 1024, `${parts.join(' + ')} + a dictionary = ${total} bytes`);
+    it(`of the ${page} are under 24 KB gzipped (64 KB uncompressed) with the larger dictionary`, () => {
+      const wire = parts.reduce((n, f) => n + gzipped(f), 0) + Math.max(...dictionaries.map(gzipped));
+      const raw = parts.reduce((n, f) => n + size(f), 0) + Math.max(...dictionaries.map(size));
+      assert.ok(wire <= 24 * 1024, `${parts.join(' + ')} + a dictionary = ${wire} bytes gzipped`);
+      assert.ok(raw <= 64 * 1024, `${parts.join(' + ')} + a dictionary = ${raw} bytes`);
     });
   }
 
+  // The first visit also installs the service worker, which keeps both
+  // pages and both languages on the phone: all of it within the 50 KB
+  // (compressed) the issue allows for the safety page's first load.
+  it('of the first visit, with everything the service worker keeps, are under 50 KB gzipped', () => {
+    const kept = [...read('sw.js').matchAll(/'([\w./-]+\.(?:html|js|css|json))'/g)].map((m) => m[1]);
+    for (const f of [...pages['safety page'], ...pages['shelter finder'], ...dictionaries]) assert.ok(kept.includes(f), `sw.js keeps ${f}`);
+    const wire = ['sw.js', ...new Set(kept)].reduce((n, f) => n + gzipped(f), 0);
+    assert.ok(wire <= 50 * 1024, `${wire} bytes gzipped`);
+  });
+
   // The aid pages do more (a form with lines, a live list, claims, a desk)
-  // and carry more text. What travels is compressed (the server gzips):
-  // under 20 KB each with its Japanese dictionaries, and under 56 KB
-  // uncompressed.
+  // and carry more text: under 24 KB gzipped each with its Japanese
+  // dictionaries, and under 64 KB uncompressed (common.js and the shared
+  // dictionary carry the resident pages' announcements and check-in too).
   for (const [page, { files: parts, parts: dicts }] of Object.entries(aidPages)) {
-    it(`of the ${page} are under 20 KB gzipped (56 KB uncompressed) with its Japanese dictionaries`, () => {
+    it(`of the ${page} are under 24 KB gzipped (64 KB uncompressed) with its Japanese dictionaries`, () => {
       const all = [...parts, ...dicts.map((p) => `i18n/${p}ja.json`)];
       const wire = all.reduce((n, f) => n + gzipped(f), 0);
       const raw = all.reduce((n, f) => n + size(f), 0);
-      assert.ok(wire <= 20 * 1024, `${all.join(' + ')} = ${wire} bytes gzipped`);
-      assert.ok(raw <= 56 * 1024, `${all.join(' + ')} = ${raw} bytes`);
+      assert.ok(wire <= 24 * 1024, `${all.join(' + ')} = ${wire} bytes gzipped`);
+      assert.ok(raw <= 64 * 1024, `${all.join(' + ')} = ${raw} bytes`);
     });
   }
 

@@ -75,7 +75,9 @@ describe('safety page', () => {
     await resident.getByLabel(ja.s_evacuating, { exact: true }).uncheck();
     await resident.getByLabel(ja.s_safe, { exact: true }).check();
     await resident.getByLabel(ja.s_at_shelter, { exact: true }).check();
-    await resident.locator('#shelter').fill('CC0000000518');
+    // The shelter is chosen from the open ones near a place typed, never typed as an id.
+    await resident.getByLabel(ja.pick_q).fill('山王');
+    await resident.getByRole('radio', { name: /山王小学校/ }).check();
     await resident.getByLabel(ja.message).fill('山王小学校にいます');
     await resident.getByRole('button', { name: ja.ci_send }).click();
     await resident.getByTestId('checkin-done').waitFor();

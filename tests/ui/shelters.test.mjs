@@ -164,7 +164,8 @@ describe('resident shelter finder', () => {
   });
 
   it('on a network failure shows a retry message and a Retry button that works', async () => {
-    const page = await openPage('ja-JP');
+    // page.route does not see what a service worker fetches: this story has none.
+    const page = await openPage('ja-JP', { serviceWorkers: 'block' });
     await gotoHome(page, ja);
     await page.getByLabel(ja.only_open).uncheck();
     await page.route('**/v1/shelters?*', (route) => route.abort('internetdisconnected'));
