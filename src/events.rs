@@ -197,12 +197,16 @@ pub fn stats(incident_id: &str, stats: IncidentStats) -> Addressed {
     )
 }
 
-/// An announcement, on its municipality's `area:` channel.
-pub fn announced(announcement: &Announcement) -> Addressed {
-    Addressed::new(
-        Channel::Area(announcement.municipality.clone()),
-        LiveEvent::Announcement(announcement.clone()),
-    )
+/// An announcement, on its municipality's `area:` and `notices:` channels.
+pub fn announced(announcement: &Announcement) -> Vec<Addressed> {
+    let event = LiveEvent::Announcement(announcement.clone());
+    vec![
+        Addressed::new(
+            Channel::Area(announcement.municipality.clone()),
+            event.clone(),
+        ),
+        Addressed::new(Channel::Notices(announcement.municipality.clone()), event),
+    ]
 }
 
 /// A request changed: its public view to its cell and area, to the

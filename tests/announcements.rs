@@ -43,10 +43,23 @@ async fn an_office_announces_and_residents_hear_it_live(backend: Backend) {
     assert_eq!(event["kind"], "announcement");
     assert_eq!(event["data"], posted);
 
+    // A page that shows only announcements takes notices:, whose snapshot
+    // is the latest ones rather than every shelter of the area.
+    let mut reader = Ws::connect(&app.base).await;
+    reader
+        .subscribe(json!({"channels": [format!("notices:{NANAO}")]}))
+        .await;
+    let snapshot = reader.expect("snapshot").await;
+    assert_eq!(snapshot["kind"], "announcement.snapshot");
+    assert_eq!(snapshot["data"]["announcements"], json!([posted]));
+
     let r = app
         .post_as(&office, PATH, json!({"text": "入浴支援 14:00〜"}))
         .await;
     assert_eq!(r.status(), 201);
+    let heard = reader.expect("event").await;
+    assert_eq!(heard["kind"], "announcement");
+    assert_eq!(heard["data"]["text"], "入浴支援 14:00〜");
     let (status, list) = app.get_json(PATH).await;
     assert_eq!(status, 200);
     let texts: Vec<&str> = list["announcements"]

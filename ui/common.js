@@ -104,7 +104,7 @@ export const jst = (d) => new Date(d).toLocaleString('sv-SE', { timeZone: 'Asia/
 
 // ---------- announcements of the offices (both resident pages) ----------
 // The latest of each municipality watched (GET), then every new one live on
-// area:<code>; urgent first, then newest. Each names who posted it and where.
+// notices:<code> (announcements only, not every shelter of area:); urgent first, then newest. Each names who posted it and where.
 const SEV = { urgent: 0, warning: 1, info: 2 };
 const news = { codes: '', list: [], ws: null, timer: null, render: () => {} };
 const wsUrl = () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/live`;
@@ -139,13 +139,14 @@ export function watchNews(codes, render) {
     const ws = new WebSocket(wsUrl());
     news.ws = ws;
     ws.onopen = () => {
-      ws.send(JSON.stringify({ op: 'subscribe', id: 'news', channels: list.map((c) => `area:${c}`) }));
+      ws.send(JSON.stringify({ op: 'subscribe', id: 'news', channels: list.map((c) => `notices:${c}`) }));
       if (again) loadNews(list); // what came while away
     };
     ws.onmessage = (e) => {
       let m;
       try { m = JSON.parse(e.data); } catch { return; }
       if (m.op === 'event' && m.kind === 'announcement') { addNews([m.data]); news.render(); }
+      else if (m.op === 'snapshot' && m.kind === 'announcement.snapshot') { addNews(m.data.announcements || []); news.render(); }
     };
     ws.onclose = () => { if (news.ws === ws) news.timer = setTimeout(() => connect(true), 3000); };
   };

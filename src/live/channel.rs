@@ -35,6 +35,9 @@ const MAX_NAME_LEN: usize = 100;
 pub enum Channel {
     Cell(CellIndex),
     Area(MunicipalityCode),
+    /// What a municipality's offices tell residents (announcements), alone:
+    /// a page that shows only those need not take every shelter of `area:`.
+    Notices(MunicipalityCode),
     Incident(String),
     Person(String),
     /// A private inbox: a requester's or a volunteer's own aid events. Its
@@ -71,6 +74,9 @@ impl Channel {
             "area" => MunicipalityCode::parse(rest)
                 .map(Channel::Area)
                 .map_err(|e| e.to_string()),
+            "notices" => MunicipalityCode::parse(rest)
+                .map(Channel::Notices)
+                .map_err(|e| e.to_string()),
             "incident" | "person" | "inbox" if is_token(rest) => Ok(match prefix {
                 "incident" => Channel::Incident(rest.to_owned()),
                 "person" => Channel::Person(rest.to_owned()),
@@ -80,7 +86,7 @@ impl Channel {
                 "{prefix} ids are 1 to 64 letters, digits, '-' or '_'"
             )),
             _ => Err(format!(
-                "unknown channel kind {prefix:?}; use cell, area, incident, person or inbox"
+                "unknown channel kind {prefix:?}; use cell, area, notices, incident, person or inbox"
             )),
         }
     }
@@ -122,7 +128,9 @@ impl Channel {
                 let parent = cell.parent(TAG_RESOLUTION).unwrap_or(*cell);
                 format!("anpi:{{c{parent}}}:{self}")
             }
-            Channel::Area(code) => format!("anpi:{{p{}}}:{self}", &code.as_str()[..2]),
+            Channel::Area(code) | Channel::Notices(code) => {
+                format!("anpi:{{p{}}}:{self}", &code.as_str()[..2])
+            }
             Channel::Incident(_) | Channel::Person(_) | Channel::Inbox(_) | Channel::Registry => {
                 format!("anpi:{{{self}}}")
             }
@@ -135,6 +143,7 @@ impl fmt::Display for Channel {
         match self {
             Channel::Cell(c) => write!(f, "cell:{c}"),
             Channel::Area(code) => write!(f, "area:{}", code.as_str()),
+            Channel::Notices(code) => write!(f, "notices:{}", code.as_str()),
             Channel::Incident(id) => write!(f, "incident:{id}"),
             Channel::Person(token) => write!(f, "person:{token}"),
             Channel::Inbox(token) => write!(f, "inbox:{token}"),
@@ -172,7 +181,12 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_bad_names_say_why() {
-        for name in ["area:172022", "incident:abc-1", "person:tok_9"] {
+        for name in [
+            "area:172022",
+            "notices:172022",
+            "incident:abc-1",
+            "person:tok_9",
+        ] {
             assert_eq!(Channel::parse(name).unwrap().to_string(), name);
         }
         let cell = Channel::cell_at(LatLon::new(37.0432, 136.9674).unwrap());

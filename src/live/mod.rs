@@ -532,6 +532,10 @@ impl Node {
                 "shelter.snapshot",
                 json!({ "shelters": self.shelters_in(channel, *cell).await? }),
             ),
+            Channel::Notices(code) => (
+                "announcement.snapshot",
+                json!({ "announcements": self.inner.store.announcements(code, NOTICES_SNAPSHOT).await? }),
+            ),
             Channel::Incident(id) => (
                 "incident.stats",
                 json!(crate::stats::of(&self.inner.store, &self.inner.index, id).await?),
@@ -552,6 +556,9 @@ impl Node {
         Ok(Utf8Bytes::from(text))
     }
 }
+
+/// Announcements in a `notices:` snapshot, newest first.
+const NOTICES_SNAPSHOT: u32 = 10;
 
 /// One admitted connection; dropping it frees the place.
 pub struct Admission {

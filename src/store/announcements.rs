@@ -111,7 +111,7 @@ impl Store {
                 None::<&Announcement>,
                 Some(&posted),
             )?;
-            outbox!(&mut *tx, &[crate::events::announced(&posted)])?;
+            outbox!(&mut *tx, &crate::events::announced(&posted))?;
             tx.commit().await?;
             Ok(posted)
         })
