@@ -85,6 +85,9 @@ pub struct CheckinEvent {
     pub phone_last4: Option<String>,
     pub statuses: Vec<Status>,
     pub shelter_id: Option<String>,
+    /// The shelter's name, so a family's page can say where without asking.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shelter_name: Option<String>,
     /// The person's own message (not shown for household members others reported).
     pub message: Option<String>,
     pub recorded_at: DateTime<Utc>,

@@ -321,7 +321,16 @@ async fn a_family_watching_a_person_is_told_live(backend: Backend) {
     assert_eq!(event["data"]["statuses"], json!(["safe", "at_shelter"]));
     assert_eq!(event["data"]["message"], "無事です");
     assert_eq!(event["data"]["shelter_id"], "CC0000000518");
+    assert_eq!(event["data"]["shelter_name"], "山王小学校");
     assert_eq!(event["data"]["phone_last4"], "1111");
+    // A look-up names the shelter too.
+    let (_, found) = app
+        .get_json(&format!("/v1/incidents/{id}/people?phone=0767531111"))
+        .await;
+    assert_eq!(
+        found["people"][0]["checkins"][0]["shelter_name"],
+        "山王小学校"
+    );
     assert!(
         !event.to_string().contains("767531111"),
         "never the number itself"

@@ -77,6 +77,7 @@ async fn a_batch_the_database_refuses_is_split_until_only_the_bad_row_fails(back
             statuses: vec![Status::Safe],
         }],
         shelter_id: None,
+        shelter_name: None,
         message: Some(message.to_owned()),
         location: None,
     };

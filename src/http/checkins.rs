@@ -267,6 +267,10 @@ fn validate(state: &AppState, body: CheckinBody) -> Result<CheckinRequest, ApiEr
                 statuses,
             })
             .collect(),
+        shelter_name: shelter_id
+            .as_deref()
+            .and_then(|id| state.index.get(id))
+            .map(|s| s.site.name.clone()),
         shelter_id,
         message,
         location,
@@ -335,7 +339,15 @@ pub async fn look_up(
             at.to_rfc3339()
         )));
     }
-    let people = state.store.look_up(&id, &look_up).await?;
+    let mut people = state.store.look_up(&id, &look_up).await?;
+    // Where they said they are, by name: a family reads "山王小学校", not an id.
+    for checkin in people.iter_mut().flat_map(|p| p.checkins.iter_mut()) {
+        checkin.shelter_name = checkin
+            .shelter_id
+            .as_deref()
+            .and_then(|id| state.index.get(id))
+            .map(|s| s.site.name.clone());
+    }
     let watch_token = state.store.watch_token(&id, &look_up).await?;
     Ok(Json(LookUpAnswer {
         people,

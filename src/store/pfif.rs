@@ -73,6 +73,7 @@ impl ImportedNote {
             phone_last4: None,
             statuses: Vec::new(),
             shelter_id: None,
+            shelter_name: None,
             message: Some(self.note.text.clone()),
             recorded_at: super::truncate(self.note.source_date),
             pfif_status: self.note.status.map(|s| s.as_str().to_owned()),

@@ -23,6 +23,8 @@ pub struct CheckinRequest {
     /// The one checking in first, then their household.
     pub people: Vec<PersonReport>,
     pub shelter_id: Option<String>,
+    /// The shelter's name, for those who hear of the check-in.
+    pub shelter_name: Option<String>,
     /// The requester's own message.
     pub message: Option<String>,
     pub location: Option<LatLon>,
@@ -122,6 +124,8 @@ pub struct PersonView {
 pub struct CheckinView {
     pub statuses: Vec<Status>,
     pub shelter_id: Option<String>,
+    /// The shelter's name as the registry has it now (filled by the edge).
+    pub shelter_name: Option<String>,
     pub message: Option<String>,
     pub recorded_at: DateTime<Utc>,
     /// For a note imported from PFIF (e.g. Person Finder): its status as
@@ -161,6 +165,7 @@ pub(super) fn parse_statuses(text: &str) -> Vec<Status> {
 impl From<CheckinRow> for CheckinView {
     fn from(r: CheckinRow) -> CheckinView {
         CheckinView {
+            shelter_name: None,
             statuses: parse_statuses(&r.statuses),
             shelter_id: r.shelter_id,
             message: r.message,
@@ -189,6 +194,7 @@ fn checkin_events(
                 phone_last4: Some(person.report.phone_last4.clone()),
                 statuses: person.report.statuses.clone(),
                 shelter_id: request.shelter_id.clone(),
+                shelter_name: request.shelter_name.clone(),
                 message: if own { request.message.clone() } else { None },
                 recorded_at: receipt.recorded_at,
                 pfif_status: None,
