@@ -214,12 +214,13 @@ pub fn announced(announcement: &Announcement) -> Vec<Addressed> {
 
 /// A request changed: its public view to its cell and area, to the
 /// requester's inbox and to the inboxes of those holding claims on it; the
-/// area's open counts; and every instance's matching index told.
+/// area's open counts when they changed (given); and every instance's
+/// matching index told.
 pub fn aid_request_changed(
     request: &AidRequest,
     audience: &AidAudience,
     claimants: &[i64],
-    open_counts: Vec<(String, i64)>,
+    open_counts: Option<Vec<(String, i64)>>,
 ) -> Vec<Addressed> {
     let event = LiveEvent::AidRequest(Box::new(
         audience.request_view(request, crate::store::now()),
@@ -232,13 +233,15 @@ pub fn aid_request_changed(
     for id in claimants {
         out.push(Addressed::new(audience.account_inbox(*id), event.clone()));
     }
-    out.push(Addressed::new(
-        Channel::Area(request.municipality.clone()),
-        LiveEvent::AidCounts(AidCounts {
-            municipality: request.municipality.as_str().to_owned(),
-            open: open_counts.into_iter().collect(),
-        }),
-    ));
+    if let Some(counts) = open_counts {
+        out.push(Addressed::new(
+            Channel::Area(request.municipality.clone()),
+            LiveEvent::AidCounts(AidCounts {
+                municipality: request.municipality.as_str().to_owned(),
+                open: counts.into_iter().collect(),
+            }),
+        ));
+    }
     out.push(Addressed::new(
         Channel::Registry,
         LiveEvent::AidChanged {

@@ -101,6 +101,23 @@ pub struct Claim {
     pub reason: Option<String>,
 }
 
+/// A claim made, with what its holder is answered: the request's sealed
+/// contact and every claim on it, read in the claim's own transaction.
+pub struct Claimed {
+    pub claim: Claim,
+    pub request: AidRequest,
+    pub contact: Option<Vec<u8>>,
+    pub claims: Vec<Claim>,
+}
+
+/// Whether a request counts among its area's open requests.
+fn counted(r: &AidRequest) -> bool {
+    matches!(
+        r.status,
+        RequestStatus::Open | RequestStatus::PartiallyClaimed
+    ) && !r.hidden
+}
+
 /// A claim to make: `quantity` units of a request for an account, due by
 /// `due_at`.
 pub struct NewClaim<'a> {
@@ -403,9 +420,16 @@ macro_rules! live_claimants {
 
 /// The events of a changed request: public, counts, inboxes of the
 /// requester and of the holders of its live claims.
+/// `$recount`: whether the change moved the request into or out of the
+/// open set, so the area's counts changed — the counts are read only then,
+/// which keeps the count out of the many claims that leave it open.
 macro_rules! request_events {
-    ($exec:expr, $request:expr, $inboxes:expr, $claimants:expr, $extra:expr) => {{
-        let counts = open_counts!(&mut *$exec, &$request.municipality);
+    ($exec:expr, $request:expr, $inboxes:expr, $claimants:expr, $recount:expr, $extra:expr) => {{
+        let counts = if $recount {
+            Some(open_counts!(&mut *$exec, &$request.municipality))
+        } else {
+            None
+        };
         let mut out: Vec<Addressed> =
             events::aid_request_changed($request, $inboxes, $claimants, counts);
         out.extend($extra);
@@ -477,7 +501,7 @@ impl Store {
                 None::<&AidRequest>,
                 Some(r),
             )?;
-            request_events!(&mut *tx, r, inboxes, &[], [])?;
+            request_events!(&mut *tx, r, inboxes, &[], true, [])?;
             tx.commit().await?;
             Ok(())
         })
@@ -538,7 +562,14 @@ impl Store {
                 Some(&after)
             )?;
             let claimants = live_claimants!(&mut *tx, id);
-            request_events!(&mut *tx, &after, inboxes, &claimants, [])?;
+            request_events!(
+                &mut *tx,
+                &after,
+                inboxes,
+                &claimants,
+                counted(&before) != counted(&after),
+                []
+            )?;
             tx.commit().await?;
             Ok::<_, Guarded<E>>(after)
         })
@@ -554,7 +585,7 @@ impl Store {
         new: &NewClaim<'_>,
         throttle: Throttle,
         inboxes: &AidAudience,
-    ) -> Result<(Claim, AidRequest), Guarded<ClaimRefusal>> {
+    ) -> Result<Claimed, Guarded<ClaimRefusal>> {
         let (request_id, account_id, quantity) = (new.request_id, new.account_id, new.quantity);
         let now = super::now();
         let claim = Claim {
@@ -669,10 +700,37 @@ impl Store {
                 &request,
                 inboxes,
                 &claimants,
+                // It was open or partly claimed; it leaves the open set when full.
+                request.status == RequestStatus::Claimed,
                 events::aid_claim_changed(&claim, &request, inboxes)
             )?;
+            // What the claimant is answered with, read here: once the claim
+            // is committed, the answer must not depend on another query
+            // that could fail and report a stored claim as refused.
+            let contact: Option<Vec<u8>> =
+                sqlx::query_scalar("select contact from aid_request where id = $1")
+                    .bind(request_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let claims: Vec<ClaimRow> = sqlx::query_as(concat!(
+                "select ",
+                claim_columns!(),
+                " from aid_claim where request_id = $1 order by created_at"
+            ))
+            .bind(request_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let claims = claims
+                .into_iter()
+                .map(Claim::try_from)
+                .collect::<anyhow::Result<_>>()?;
             tx.commit().await?;
-            Ok((claim, request))
+            Ok(Claimed {
+                claim,
+                request,
+                contact,
+                claims,
+            })
         })
     }
 
@@ -758,11 +816,16 @@ impl Store {
                 Some(&after)
             )?;
             let claimants = live_claimants!(&mut *tx, &before.request_id);
+            // Given back to a request that was full: it is open again.
+            let reopened = gives_back
+                && counted(&request)
+                && request.claimed + before.quantity >= request.quantity;
             request_events!(
                 &mut *tx,
                 &request,
                 inboxes,
                 &claimants,
+                reopened,
                 events::aid_claim_changed(&after, &request, inboxes)
             )?;
             tx.commit().await?;

@@ -25,8 +25,8 @@ use sqlx::sqlite::{
 };
 
 pub use aid::{
-    AidOffer, AidRequest, Claim, ClaimRefusal, CloseRefusal, NewClaim, OfferStatus, RecordKind,
-    Throttle,
+    AidOffer, AidRequest, Claim, ClaimRefusal, Claimed, CloseRefusal, NewClaim, OfferStatus,
+    RecordKind, Throttle,
 };
 pub use announcements::{Announcement, Severity};
 pub use checkins::{

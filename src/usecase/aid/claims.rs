@@ -38,7 +38,7 @@ pub async fn claim(
         ));
     }
     let due = crate::store::now() + TimeDelta::minutes(i64::from(s.aid_rules.claim_minutes));
-    let (claim, request) = s
+    let claimed = s
         .store
         .claim_aid(
             &caller.actor(),
@@ -67,10 +67,20 @@ pub async fn claim(
                 refused_claim(refusal, &request, s.aid_rules.throttle_min_ratio)
             }
         })?;
-    s.now_indexed_request(&request);
+    s.now_indexed_request(&claimed.request);
+    // Stored: from here on nothing may fail, or a volunteer would be told
+    // "no" about a claim they hold.
     Ok(ClaimAnswer {
-        request: s.private_view(&request, false).await?,
-        claim,
+        request: PrivateRequest {
+            public: s
+                .audience
+                .request_view(&claimed.request, crate::store::now()),
+            at: claimed.request.at,
+            contact: s.open_contact(claimed.contact.as_deref(), &claimed.request.id),
+            claims: claimed.claims,
+            inbox: None,
+        },
+        claim: claimed.claim,
     })
 }
 

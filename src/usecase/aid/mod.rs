@@ -125,11 +125,8 @@ impl Services {
         requester: bool,
     ) -> Result<PrivateRequest, DomainError> {
         let contact = match self.store.aid_request_secrets(&request.id).await? {
-            Some((Some(sealed), _)) => self
-                .contacts
-                .open(&sealed, &request.id)
-                .and_then(|plain| serde_json::from_slice(&plain).ok()),
-            _ => None,
+            Some((sealed, _)) => self.open_contact(sealed.as_deref(), &request.id),
+            None => None,
         };
         Ok(PrivateRequest {
             public: self.audience.request_view(request, crate::store::now()),
@@ -138,6 +135,13 @@ impl Services {
             claims: self.store.claims_on(&request.id).await?,
             inbox: requester.then(|| self.audience.requester_inbox(&request.id).to_string()),
         })
+    }
+
+    /// A request's contact from its sealed form (none if it cannot be opened).
+    fn open_contact(&self, sealed: Option<&[u8]>, id: &str) -> Option<Contact> {
+        self.contacts
+            .open(sealed?, id)
+            .and_then(|plain| serde_json::from_slice(&plain).ok())
     }
 
     fn seal_contact(&self, contact: &Contact, id: &str) -> Option<Vec<u8>> {
