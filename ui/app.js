@@ -2,7 +2,7 @@
 // the shelters listed stay current over a WebSocket (/v1/live).
 // Plain ES modules, no dependencies (common.js: DOM helpers and the language).
 
-import { $, i18n, tr, trNodes, el, renderStatic, startLang, api, problemOf, ago, jst, watchNews, newsView, offline } from './common.js';
+import { $, i18n, tr, trNodes, el, renderStatic, startLang, api, problemOf, ago, jst, watchNews, newsView, offline, saved } from './common.js';
 
 const HAZARDS = ['flood', 'landslide', 'storm_surge', 'earthquake', 'tsunami', 'fire', 'inland_flood', 'volcano'];
 const STATUSES = ['open', 'full', 'closed', 'unsafe'];
@@ -31,6 +31,7 @@ function render() {
   renderFieldErrors();
   renderResults();
   renderNews();
+  renderMap();
 }
 
 const renderNews = () => $('news').replaceChildren(...newsView());
@@ -194,7 +195,7 @@ async function search(q = readForm()) {
   }
   render();
   if (state.view === 'problem' && state.problem.errors.some((e) => e.field === 'near')) latIn.focus();
-  else results.scrollIntoView({ block: 'start' }); // on a phone the form fills the screen
+  else (mapUi.on ? $('map-toggle') : results).scrollIntoView({ block: 'start' }); // on a phone the form fills the screen
 }
 
 function locate() {
@@ -330,10 +331,52 @@ function requery() {
   }, 300);
 }
 
+// ---------- the map ----------
+// An addition to the list (which stays the accessible view): map.js and
+// Leaflet are loaded only when asked for, so the finder's first load stays small.
+
+const MAP_KEY = 'anpi.map';
+const mapUi = { on: false, map: null, loading: false, failed: false, at: null, seen: false };
+
+function setMap(on) {
+  mapUi.on = on;
+  mapUi.failed = false;
+  saved(MAP_KEY, on ? '1' : '0');
+  renderMap();
+}
+
+function renderMap() {
+  const b = $('map-toggle'), box = $('map-box');
+  b.textContent = tr(mapUi.on ? 'map_hide' : 'map_show');
+  b.setAttribute('aria-expanded', String(mapUi.on));
+  box.hidden = !mapUi.on;
+  if (!mapUi.on) { mapUi.seen = false; return; }
+  if (mapUi.failed) return box.replaceChildren(el('p', { class: 'msg err', role: 'status', 'data-testid': 'map-failed' }, tr('map_failed')));
+  if (!mapUi.map) {
+    if (mapUi.loading) return;
+    mapUi.loading = true;
+    box.replaceChildren(el('p', { class: 'hint busy' }, tr('map_loading')));
+    import('./map.js').then((m) => m.createMap(box))
+      .then((m) => { mapUi.map = m; }, () => { mapUi.failed = true; })
+      .finally(() => { mapUi.loading = false; renderMap(); });
+    return;
+  }
+  if (!mapUi.seen) mapUi.map.resize(); // it was hidden: Leaflet measures again
+  mapUi.seen = true;
+  // The list on screen (or the last one kept, offline), and the point searched from.
+  const [data, q] = state.view === 'results' ? [state.data, state.query]
+    : state.view === 'net' && state.last ? [state.last.data, state.last.query] : [null, null];
+  const at = q || readForm();
+  const key = data ? `list ${seq}` : JSON.stringify([at.lat, at.lon]); // a new list is framed anew
+  mapUi.map.update(data?.shelters || [], { lat: Number(at.lat), lon: Number(at.lon) }, key !== mapUi.at);
+  mapUi.at = key;
+}
+
 // ---------- start ----------
 
 form.addEventListener('submit', (e) => { e.preventDefault(); search(); });
 $('locate').addEventListener('click', locate);
+$('map-toggle').addEventListener('click', () => setMap(!mapUi.on));
 results.addEventListener('click', (e) => {
   if (e.target.closest('[data-action="retry"]')) search(state.query || readForm());
 });
@@ -343,7 +386,11 @@ latIn.value = pLat ?? NANAO[0];
 lonIn.value = pLon ?? NANAO[1];
 if (HAZARDS.includes(pHaz)) state.query = { hazard: pHaz };
 
-startLang(render).then(() => { offline(); if (pLat && pLon) search(); });
+startLang(render).then(() => {
+  offline();
+  if (pLat && pLon) search();
+  if (saved(MAP_KEY) === '1') setMap(true);
+});
 api('/v1/incidents?active=true').then((r) => {
   incidentCodes = r.ok ? (r.body?.incidents || []).flatMap((i) => i.municipalities || []) : [];
   newsCodes();

@@ -2,7 +2,9 @@
 // from i18n/<lang>.json; data goes into the page as text nodes, never HTML).
 
 export const $ = (id) => document.getElementById(id);
-export const i18n = { lang: 'en', t: {} };
+// lang: the page's language as BCP 47 (for Intl and lang="…"); code: the
+// dictionary chosen (ja, en, or ja-easy: やさしい日本語, which is Japanese).
+export const i18n = { lang: 'en', code: 'en', t: {} };
 const dicts = {};
 const LANG_KEY = 'anpi.lang';
 
@@ -46,8 +48,11 @@ async function loadDict(l) {
 // Switches the page to language `l`; `render` redraws what depends on it.
 async function setLang(l, remember, render) {
   i18n.t = await loadDict(l);
-  i18n.lang = l;
-  document.documentElement.lang = l;
+  i18n.code = l;
+  i18n.lang = l === 'ja-easy' ? 'ja' : l;
+  // やさしい日本語 is Japanese to a screen reader (lang="ja"), marked as the easy register.
+  document.documentElement.lang = i18n.lang;
+  document.documentElement.dataset.lang = l;
   if (remember) saved(LANG_KEY, l);
   render();
 }
@@ -57,7 +62,7 @@ export function renderStatic(titleKey) {
   document.title = tr(titleKey);
   for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = tr(e.dataset.i18n);
   for (const e of document.querySelectorAll('[data-i18n-label]')) e.setAttribute('aria-label', tr(e.dataset.i18nLabel));
-  for (const b of document.querySelectorAll('button[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === i18n.lang));
+  for (const b of document.querySelectorAll('button[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === i18n.code));
 }
 
 // Wires the language buttons, then loads the saved (or the browser's)
@@ -76,8 +81,11 @@ export async function startLang(render, ...more) {
       }
     });
   }
+  // The languages the page offers (its buttons): やさしい日本語 on the resident
+  // pages only; a page without it shows Japanese to one who chose it.
+  const offered = [...document.querySelectorAll('button[data-lang]')].map((b) => b.dataset.lang);
   const stored = saved(LANG_KEY);
-  const first = stored === 'ja' || stored === 'en' ? stored
+  const first = offered.includes(stored) ? stored : stored === 'ja-easy' ? 'ja'
     : (navigator.language || '').toLowerCase().startsWith('ja') ? 'ja' : 'en';
   for (let i = 0; ; i++) {
     try {

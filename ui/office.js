@@ -58,6 +58,7 @@ function draw() {
   fillSelect($('ann-sev'), SEVERITIES, 'o_sev_');
   fillSelect($('inc-hazard'), HAZARDS, 'hz_');
   drawTable();
+  drawMap();
   drawCsv();
   drawAnns();
   drawIncs();
@@ -367,6 +368,44 @@ async function showHistory(id) {
   const r = await call('GET', `/v1/shelters/${enc(id)}/history`, undefined, state.token);
   state.hist[id] = r.ok ? { events: r.body.events } : r;
   render();
+}
+
+// ---------- the map ----------
+// The shelters the table shows (its filters apply), on a map loaded only when
+// asked for (map.js and Leaflet); the table stays the accessible view.
+
+const MAP_KEY = 'anpi.office.map';
+const mapUi = { on: false, map: null, loading: false, failed: false, at: null, seen: false };
+
+function setMap(on) {
+  mapUi.on = on;
+  mapUi.failed = false;
+  saved(MAP_KEY, on ? '1' : '0');
+  drawMap();
+}
+
+function drawMap() {
+  const b = $('map-toggle'), box = $('map-box');
+  b.textContent = tr(mapUi.on ? 'map_hide' : 'map_show');
+  b.setAttribute('aria-expanded', String(mapUi.on));
+  box.hidden = !mapUi.on;
+  const visible = mapUi.on && !$('board').hidden;
+  if (!visible) { mapUi.seen = false; return; }
+  if (mapUi.failed) return box.replaceChildren(el('p', { class: 'msg err', role: 'status', 'data-testid': 'map-failed' }, tr('map_failed')));
+  if (!mapUi.map) {
+    if (mapUi.loading) return;
+    mapUi.loading = true;
+    box.replaceChildren(el('p', { class: 'hint busy' }, tr('map_loading')));
+    import('./map.js').then((m) => m.createMap(box))
+      .then((m) => { mapUi.map = m; }, () => { mapUi.failed = true; })
+      .finally(() => { mapUi.loading = false; drawMap(); });
+    return;
+  }
+  if (!mapUi.seen) mapUi.map.resize(); // it was hidden: Leaflet measures again
+  mapUi.seen = true;
+  const key = `${state.muni} ${state.rows.size}`; // framed anew when the municipality's shelters come
+  mapUi.map.update(shown(), null, key !== mapUi.at);
+  mapUi.at = key;
 }
 
 // ---------- print ----------
@@ -689,12 +728,14 @@ document.addEventListener('click', (e) => {
   else if (a === 'inc-close') closeInc(id);
 });
 window.addEventListener('beforeprint', printSheets);
+$('map-toggle').addEventListener('click', () => setMap(!mapUi.on));
 
 // A sign-in link: #code=… is used once, and taken out of the address bar
 // (and the history) before anything else, so that it is not shared or reused.
 const code = new URLSearchParams(location.hash.slice(1)).get('code');
 if (code) history.replaceState(null, '', location.pathname + location.search);
 startLang(render, 'aid', 'office').then(() => {
+  if (saved(MAP_KEY) === '1') setMap(true);
   if (code) signIn(code);
   else if (state.token) loadMe();
 });

@@ -1,6 +1,6 @@
 // Promises about the UI files themselves, checked without a browser or server:
 // small enough for 3G, nothing fetched from outside, no HTML built from data,
-// and every text in both languages.
+// and every text in every language (ja, en, and やさしい日本語 on the resident pages).
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,9 +24,17 @@ const aidPages = {
   'coordinator desk': { files: ['desk.html', 'desk.js', 'aidlib.js', 'common.js', 'style.css'], parts: ['', 'aid/', 'desk/'] },
 };
 const aidParts = ['aid', 'ask', 'volunteer', 'desk'];
-const dictionaries = ['i18n/ja.json', 'i18n/en.json'];
-const aidDictionaries = aidParts.flatMap((p) => [`i18n/${p}/ja.json`, `i18n/${p}/en.json`]);
-const files = [...new Set(['sw.js', ...Object.values(pages).flat(), ...Object.values(aidPages).flatMap((p) => p.files), ...dictionaries, ...aidDictionaries])];
+// やさしい日本語 (easy Japanese, ja-easy) is the third language of the resident
+// pages (the finder, the safety page, ask-for-help): each part they load has it.
+const EASY = ['index.html', 'safety.html', 'aid.html'];
+const easyParts = ['', 'aid/', 'ask/'];
+const langsOf = (part) => (easyParts.includes(part) ? ['ja', 'en', 'ja-easy'] : ['ja', 'en']);
+const dictionaries = langsOf('').map((l) => `i18n/${l}.json`);
+const aidDictionaries = aidParts.flatMap((p) => langsOf(`${p}/`).map((l) => `i18n/${p}/${l}.json`));
+// The map of the finder and the office board: loaded only when a person asks for it.
+const mapFiles = ['map.js', 'map.css', 'vendor/leaflet/leaflet.js', 'vendor/leaflet/leaflet.css'];
+const files = [...new Set(['sw.js', ...Object.values(pages).flat(), ...Object.values(aidPages).flatMap((p) => p.files),
+  'office.html', 'office.js', 'map.js', 'map.css', ...dictionaries, ...aidDictionaries])];
 const size = (f) => fs.statSync(path.join(ui, f)).size;
 const read = (f) => fs.readFileSync(path.join(ui, f), 'utf8');
 const gzipped = (f) => zlib.gzipSync(fs.readFileSync(path.join(ui, f))).length;
@@ -62,9 +70,11 @@ describe('ui/ files', () => {
   // and carry more text: under 24 KB gzipped each with its Japanese
   // dictionaries, and under 64 KB uncompressed (common.js and the shared
   // dictionary carry the resident pages' announcements and check-in too).
+  // Each part counted in its largest language (Japanese, so far).
+  const largest = (p) => langsOf(p).map((l) => `i18n/${p}${l}.json`).sort((a, b) => gzipped(b) - gzipped(a))[0];
   for (const [page, { files: parts, parts: dicts }] of Object.entries(aidPages)) {
-    it(`of the ${page} are under 24 KB gzipped (64 KB uncompressed) with its Japanese dictionaries`, () => {
-      const all = [...parts, ...dicts.map((p) => `i18n/${p}ja.json`)];
+    it(`of the ${page} are under 24 KB gzipped (64 KB uncompressed) with its largest dictionaries`, () => {
+      const all = [...parts, ...dicts.map(largest)];
       const wire = all.reduce((n, f) => n + gzipped(f), 0);
       const raw = all.reduce((n, f) => n + size(f), 0);
       assert.ok(wire <= 24 * 1024, `${all.join(' + ')} = ${wire} bytes gzipped`);
@@ -76,6 +86,36 @@ describe('ui/ files', () => {
     for (const f of files.filter((f) => /\.(html|js|css)$/.test(f))) {
       assert.doesNotMatch(read(f), /(https?:)?\/\/[a-z0-9-]+\.[a-z]/i, `${f} names an outside URL`);
     }
+  });
+
+  // The one thing from another host is the map's tiles, and only because the
+  // server names them (GET /v1/map, configurable): no page names a tile host.
+  // The vendored Leaflet names only its own site (in the attribution prefix,
+  // which the map turns off) and the SVG namespace.
+  it('take the map\'s tiles only from the server\'s /v1/map, and Leaflet names no other host', () => {
+    const map = read('map.js');
+    assert.match(map, /api\('\/v1\/map'\)/, 'map.js asks the server which tiles');
+    assert.match(map, /L\.tileLayer\(cfg\.tiles, /, 'the one tile layer is the one the server names');
+    assert.equal([...map.matchAll(/tileLayer|imageOverlay|L\.icon\(/g)].length, 1, 'no other tile layer, image or icon URL');
+    assert.match(map, /attributionControl: false/, 'Leaflet\'s own attribution (a link to leafletjs.com) is off');
+    for (const f of ['vendor/leaflet/leaflet.js', 'vendor/leaflet/leaflet.css']) {
+      const hosts = new Set([...read(f).matchAll(/(?:https?:)?\/\/([a-z0-9-]+(?:\.[a-z0-9-]+)+)/gi)].map((m) => m[1]));
+      const known = f.endsWith('.js') ? ['leafletjs.com', 'www.w3.org'] : ['bugs.chromium.org', 'bugzilla.mozilla.org']; // the .css: in comments
+      assert.deepEqual([...hosts].filter((x) => !known.includes(x)), [], `${f} names another host`);
+    }
+    assert.doesNotMatch(read('vendor/leaflet/leaflet.css'), /url\((?!["']?(images\/|#default#VML))/, 'the stylesheet takes its images from beside it (#default#VML: old IE\'s behaviour, no URL)');
+  });
+
+  it('keep the map out of the finder\'s and the board\'s first load (map.js and Leaflet come when asked for)', () => {
+    for (const f of ['index.html', 'app.js', 'office.html', 'office.js', 'common.js', 'style.css', 'sw.js']) {
+      const text = read(f);
+      assert.doesNotMatch(text, /vendor\/|leaflet\.(js|css)/, `${f} loads Leaflet`);
+      assert.doesNotMatch(text, /^import .*map\.js/m, `${f} imports map.js at once`);
+    }
+    for (const f of ['app.js', 'office.js']) assert.match(read(f), /import\('\.\/map\.js'\)/, `${f} loads map.js when asked`);
+    // What opening the map then downloads: Leaflet is most of it.
+    const wire = mapFiles.reduce((n, f) => n + gzipped(f), 0);
+    assert.ok(wire <= 52 * 1024, `${mapFiles.join(' + ')} = ${wire} bytes gzipped`);
   });
 
   it('never put text into the page as HTML', () => {
@@ -90,7 +130,8 @@ describe('ui/ files', () => {
     // The aid scripts also pass keys around (buttons, messages): every quoted one.
     const passed = (f) => (/\.js$/.test(f) && f !== 'common.js'
       ? [...read(f).matchAll(/'((?:a|v|d|p|e)_[a-z0-9_]+)'(?!\s*\+)/g)].map((m) => m[1]) : []);
-    const all = [...Object.values(pages).map((files) => ({ files, parts: [''] })), ...Object.values(aidPages)];
+    const all = [...Object.values(pages).map((files) => ({ files, parts: [''] })), ...Object.values(aidPages),
+      { files: ['map.js'], parts: [''] }, { files: ['office.html', 'office.js'], parts: ['', 'aid/', 'office/'] }];
     for (const { files: parts, parts: dicts } of all) {
       const dict = loaded(dicts);
       for (const f of parts.filter((x) => /\.(html|js)$/.test(x))) {
@@ -133,5 +174,45 @@ describe('ui/ files', () => {
     for (const [k, v] of [...Object.entries(ja), ...Object.entries(en)]) assert.ok(v.trim(), `${k} is empty`);
     assert.equal(ja.credit, CREDIT);
     assert.equal(en.credit, CREDIT);
+    assert.equal(json('i18n/ja-easy.json').credit, CREDIT, 'the licence\'s words are not simplified');
+  });
+
+  it('have every key in every language file of each part (ja, en, ja-easy), with the same placeholders', () => {
+    const vars = (v) => [...v.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort().join();
+    for (const part of ['', ...aidParts.map((p) => `${p}/`), 'office/']) {
+      const langs = langsOf(part);
+      const have = fs.readdirSync(path.join(ui, 'i18n', part)).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, ''));
+      assert.deepEqual(have.sort(), langs.slice().sort(), `i18n/${part}: one file per language`);
+      const ja = json(`i18n/${part}ja.json`);
+      for (const l of langs) {
+        const d = json(`i18n/${part}${l}.json`);
+        assert.deepEqual(Object.keys(d).sort(), Object.keys(ja).sort(), `i18n/${part}${l}.json has the keys of i18n/${part}ja.json`);
+        for (const [k, v] of Object.entries(d)) {
+          assert.ok(typeof v === 'string' && v.trim(), `i18n/${part}${l}.json: ${k} is empty`);
+          assert.equal(vars(v), vars(ja[k]), `i18n/${part}${l}.json: ${k} has the placeholders of the Japanese`);
+        }
+      }
+    }
+    // The pages that offer やさしい日本語 load only parts that have it; the others do not offer it.
+    for (const f of fs.readdirSync(ui).filter((x) => x.endsWith('.html'))) {
+      const offers = /data-lang="ja-easy"/.test(read(f));
+      assert.equal(offers, EASY.includes(f), `${f} ${offers ? 'offers' : 'does not offer'} やさしい日本語`);
+    }
+    for (const p of aidPages['ask-for-help page'].parts) assert.ok(easyParts.includes(p), `ask-for-help loads i18n/${p}, which has no ja-easy`);
+    // Its button reads as Japanese (lang="ja") and names it in itself.
+    for (const f of EASY) assert.match(read(f), /<button [^>]*data-lang="ja-easy" lang="ja" data-i18n="lang_ja_easy"/, f);
+  });
+
+  // やさしい日本語: words a resident from abroad learns first: hiragana and
+  // katakana, and no kanji beyond a few of the first school year's (水, 人…).
+  it('write やさしい日本語 without hard kanji', () => {
+    const SIMPLE = new Set([...'日本語水人川']);
+    for (const part of easyParts) {
+      for (const [k, v] of Object.entries(json(`i18n/${part}ja-easy.json`))) {
+        if (k === 'credit') continue; // the licence's own words
+        const hard = [...v].filter((c) => /\p{Script=Han}/u.test(c) && !SIMPLE.has(c));
+        assert.deepEqual(hard, [], `i18n/${part}ja-easy.json: ${k} = ${v}`);
+      }
+    }
   });
 });

@@ -151,7 +151,14 @@ export function harness(env = {}) {
     const context = await h.browser.newContext({ locale, viewport: { width: 390, height: 844 }, ...options });
     h.contexts.push(context);
     context.setDefaultTimeout(15_000);
+    // No test reaches the internet: a request to any other host (map tiles,
+    // say) is refused here and noted in page.outside, unless the test routes
+    // it itself (page.route wins over this).
+    const outside = [];
+    await context.route((url) => /^(https?|wss?):$/.test(url.protocol) && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname),
+      (route) => { outside.push(route.request().url()); return route.abort('blockedbyclient'); });
     const page = await context.newPage();
+    page.outside = outside;
     page.errors = [];
     page.on('pageerror', (e) => page.errors.push(e.message));
     return page;
