@@ -1,6 +1,8 @@
 //! anpi's benchmarks. Each scenario measures anpi beside a peer on the same
 //! data in the same run and prints a Markdown section for `BENCHMARKS.md`.
 //!
+//! - `aid`: matching among a million aid requests and 100,000 offers, in
+//!   process, over HTTP and in PostGIS; claims racing on one hot request.
 //! - `geo`: nearest open tsunami shelters with room among synthetic shelters
 //!   spread like Japan's, in process, over HTTP (wrk), and in PostGIS.
 //! - `fanout`: live updates from an office's API call to thousands of
@@ -10,6 +12,7 @@
 //! - `ceiling`: one frame per write syscall to N loopback sockets, the most
 //!   deliveries per second this machine can make.
 
+mod aid;
 mod ceiling;
 mod fanout;
 mod geo;
@@ -34,6 +37,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
+    /// Aid matching (nearest requests, best offers) vs PostGIS, and claims on one hot request.
+    Aid(aid::AidArgs),
     /// Nearest-shelter queries: anpi in-process and over HTTP vs PostGIS KNN.
     Geo(geo::GeoArgs),
     /// Live fan-out: hold, broadcast, steady and burst phases against one anpi.
@@ -53,6 +58,7 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
+        Scenario::Aid(args) => aid::run(args).await,
         Scenario::Geo(args) => geo::run(args).await,
         Scenario::Fanout(args) => fanout::run(args).await,
         Scenario::Subscribers(args) => subscribers::run(args).await,

@@ -9,7 +9,7 @@ use anpi::domain::shelter::{
 
 /// (lat, lon, population in 10,000s, scatter in degrees) of metropolitan
 /// areas and regional centres; together they cover most of where people live.
-const CENTRES: &[(f64, f64, f64, f64)] = &[
+pub(crate) const CENTRES: &[(f64, f64, f64, f64)] = &[
     (35.68, 139.69, 1400.0, 0.35), // Tokyo
     (35.44, 139.64, 375.0, 0.2),   // Yokohama
     (34.69, 135.50, 880.0, 0.3),   // Osaka
@@ -50,7 +50,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Self(seed)
     }
-    fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -66,7 +66,8 @@ impl Rng {
         let (u, v) = (self.unit().max(f64::MIN_POSITIVE), self.unit());
         (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
-    fn below(&mut self, n: i64) -> i64 {
+    /// Uniform in 0..n.
+    pub fn below(&mut self, n: i64) -> i64 {
         (self.unit() * n as f64) as i64
     }
 }
