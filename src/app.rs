@@ -59,6 +59,9 @@ impl App {
     /// Loads the secret, the sample shelters (into an empty registry, when
     /// asked) and the in-memory index.
     pub async fn with_store(store: Store, config: &ServeConfig) -> anyhow::Result<App> {
+        // The recorder first: a counter taken before it exists (the relay's,
+        // at start) would count into nothing for the life of the process.
+        let metrics = prometheus();
         let secret = Arc::new(Secret::load(config.db.secret.as_deref(), &store).await?);
         crate::freshness::set_shelter_stale_after(config.shelter_stale_hours);
         if config.sample_data && store.shelter_count().await? == 0 {
@@ -131,7 +134,7 @@ impl App {
                     secret,
                     aid_rules: config.aid.clone(),
                 },
-                metrics: prometheus(),
+                metrics,
                 limits: Limits {
                     max_json_bytes: config.max_json_bytes,
                     max_upload_bytes: config.max_upload_bytes,

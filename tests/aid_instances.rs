@@ -177,6 +177,20 @@ async fn two_hundred_volunteers_claim_ten_requests_across_three_instances() {
         );
     }
 
+    // Each instance counts what its relay published and how claims went
+    // (counters taken at start reach the exporter: they once did not).
+    let mut published = 0.0;
+    for instance in &instances {
+        let text = common::metrics(&instance.base).await;
+        published += text
+            .lines()
+            .filter(|l| l.starts_with("anpi_live_events_published_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+        assert!(text.contains("anpi_aid_claims_total"), "{}", instance.base);
+    }
+    assert!(published > 0.0, "no instance counted a published event");
+
     // The phone number reached no log line of any instance.
     for mut instance in instances {
         let log = instance.stop();

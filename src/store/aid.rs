@@ -694,12 +694,14 @@ impl Store {
                 None::<&Claim>,
                 Some(&claim)
             )?;
-            let claimants = live_claimants!(&mut *tx, request_id);
+            // The claimant hears of it (and the requester, and the area); the
+            // other claimants need not: on a hot request that would be one
+            // event per claimant per claim.
             request_events!(
                 &mut *tx,
                 &request,
                 inboxes,
-                &claimants,
+                &[account_id],
                 // It was open or partly claimed; it leaves the open set when full.
                 request.status == RequestStatus::Claimed,
                 events::aid_claim_changed(&claim, &request, inboxes)
@@ -815,7 +817,7 @@ impl Store {
                 Some(&before),
                 Some(&after)
             )?;
-            let claimants = live_claimants!(&mut *tx, &before.request_id);
+            let claimants = [before.account_id];
             // Given back to a request that was full: it is open again.
             let reopened = gives_back
                 && counted(&request)

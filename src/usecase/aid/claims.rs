@@ -30,11 +30,33 @@ pub async fn claim(
             request.municipality
         )));
     }
-    let quantity = quantity.unwrap_or(request.quantity - request.claimed);
+    let remaining = request.quantity - request.claimed;
+    let open = matches!(
+        request.status,
+        RequestStatus::Open | RequestStatus::PartiallyClaimed
+    ) && !request.hidden;
+    // All that is left, when no quantity is given.
+    let quantity = quantity.unwrap_or(if open { remaining } else { 1 });
     if quantity < 1 {
         return Err(DomainError::field(
             "quantity",
             "a whole number of units, at least 1",
+        ));
+    }
+    // Refused at once when it is already plain that it cannot be had: on a
+    // hot request, refusals then do not queue behind the claims that hold
+    // the row. (The claim's own UPDATE stays the only judge of a success.)
+    if !open || quantity > remaining {
+        let refusal = if open {
+            ClaimRefusal::TooMuch { remaining }
+        } else {
+            ClaimRefusal::NotActive(request.status)
+        };
+        metrics::counter!("anpi_aid_claims_total", "outcome" => "conflict").increment(1);
+        return Err(refused_claim(
+            refusal,
+            &request,
+            s.aid_rules.throttle_min_ratio,
         ));
     }
     let due = crate::store::now() + TimeDelta::minutes(i64::from(s.aid_rules.claim_minutes));
@@ -77,7 +99,12 @@ pub async fn claim(
                 .request_view(&claimed.request, crate::store::now()),
             at: claimed.request.at,
             contact: s.open_contact(claimed.contact.as_deref(), &claimed.request.id),
-            claims: claimed.claims,
+            // Their own claims only: who else claimed is not theirs to see.
+            claims: claimed
+                .claims
+                .into_iter()
+                .filter(|c| c.account_id == account.id)
+                .collect(),
             inbox: None,
         },
         claim: claimed.claim,

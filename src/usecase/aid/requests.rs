@@ -257,9 +257,16 @@ pub async fn request(s: &Services, caller: &Caller, id: &str) -> Result<RequestV
         .ok_or_else(|| not_found(id))?;
     if s.entitled(caller, &request).await? {
         let requester = matches!(caller, Caller::EditKey(_));
-        return Ok(RequestView::Private(Box::new(
-            s.private_view(&request, requester).await?,
-        )));
+        let mut view = s.private_view(&request, requester).await?;
+        // A claimant sees their own claims; the requester and the
+        // municipality's office and coordinators see them all.
+        if let Caller::Account(a) = caller
+            && !(matches!(a.role, Role::Official | Role::Coordinator)
+                && a.may_act_in(&request.municipality))
+        {
+            view.claims.retain(|c| c.account_id == a.id);
+        }
+        return Ok(RequestView::Private(Box::new(view)));
     }
     if matches!(caller, Caller::EditKey(_)) {
         return Err(DomainError::Forbidden(
