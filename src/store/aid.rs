@@ -562,6 +562,16 @@ impl Store {
                 Some(&after)
             )?;
             let claimants = live_claimants!(&mut *tx, id);
+            // Receipt confirmed: the delivered claims are received, in the
+            // same transaction (their holders hear of it with the request).
+            if after.status == RequestStatus::Fulfilled && before.status != after.status {
+                sqlx::query(
+                    "update aid_claim set status = 'received' where request_id = $1 and status = 'delivered'",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
             request_events!(
                 &mut *tx,
                 &after,
@@ -832,20 +842,6 @@ impl Store {
             )?;
             tx.commit().await?;
             Ok((after, request))
-        })
-    }
-
-    /// The requester confirmed receipt: the request is fulfilled and its
-    /// delivered claims received.
-    pub async fn mark_claims_received(&self, request_id: &str) -> Result<(), sqlx::Error> {
-        on_backend!(self, |pool| {
-            sqlx::query(
-            "update aid_claim set status = 'received' where request_id = $1 and status = 'delivered'"
-        )
-        .bind(request_id)
-        .execute(pool)
-        .await
-        .map(|_| ())
         })
     }
 

@@ -393,9 +393,6 @@ pub async fn patch_request(
         })
         .await
         .map_err(|e| guarded(e, || format!("no aid request with id {id}")))?;
-    if after.status == RequestStatus::Fulfilled {
-        s.store.mark_claims_received(id).await?;
-    }
     s.now_indexed_request(&after);
     let requester = matches!(caller, Caller::EditKey(_));
     s.private_view(&after, requester).await
