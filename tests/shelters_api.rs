@@ -578,6 +578,34 @@ async fn operations_endpoints_work(backend: Backend) {
         .await
         .unwrap();
     expect_problem(r, 404).await;
+
+    // A page is asked about again each time (a few bytes with its ETag);
+    // the script it names, by version, is kept a year.
+    let page = app.client.get(app.url("/safety")).send().await.unwrap();
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    let etag = page.headers()["etag"].clone();
+    let html = page.text().await.unwrap();
+    let script = html
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(script.starts_with("safety.js?v="), "{script}");
+    let r = app.client.get(app.url(&format!("/{script}"))).send().await;
+    let r = r.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let stale = app.client.get(app.url("/safety.js?v=0"));
+    let stale = stale.send().await.unwrap();
+    assert_eq!(stale.headers()["cache-control"], "no-cache");
+    let again = app.client.get(app.url("/safety"));
+    let again = again.header("if-none-match", etag).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+
     let (status, body) = app.get_json("/healthz").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
     let (status, body) = app.get_json("/readyz").await;

@@ -3,6 +3,7 @@
 
 mod aid;
 mod announcements;
+mod assets;
 mod auth;
 mod checkins;
 mod extract;

@@ -1,16 +1,12 @@
 //! The web UI, compiled into the binary from `ui/` so the service needs no
-//! files at run time. Assets carry an ETag: a phone on a bad link revalidates
-//! with a few bytes instead of downloading again.
+//! files at run time (see `assets` for which files are versioned and kept
+//! long, and which are revalidated by ETag).
 
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use rust_embed::RustEmbed;
 
+use super::assets;
 use super::problem::{ApiError, not_found};
-
-#[derive(RustEmbed)]
-#[folder = "ui/"]
-struct Assets;
 
 /// The background map the pages draw (tiles and their credit): the pages
 /// work without it, as a list, when no tile can be reached.
@@ -33,9 +29,9 @@ pub async fn serve_asset(uri: Uri, headers: HeaderMap) -> Response {
     }
     let path = if path.is_empty() { "index.html" } else { path };
     // Pages have short names too: /office is office.html.
-    let asset = Assets::get(path).or_else(|| {
+    let asset = assets::get(path).or_else(|| {
         (!path.contains('.'))
-            .then(|| Assets::get(&format!("{path}.html")))
+            .then(|| assets::get(&format!("{path}.html")))
             .flatten()
     });
     let Some(asset) = asset else {
@@ -45,30 +41,42 @@ pub async fn serve_asset(uri: Uri, headers: HeaderMap) -> Response {
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|accept| accept.contains("text/html"));
-        if wants_page && let Some(page) = Assets::get("404.html") {
+        if wants_page && let Some(page) = assets::get("404.html") {
             return (
                 StatusCode::NOT_FOUND,
                 [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                page.data,
+                page.body.as_slice(),
             )
                 .into_response();
         }
         return ApiError::NotFound(format!("no such page: /{path}")).into_response();
     };
-    let etag = format!("\"{}\"", hex::encode(&asset.metadata.sha256_hash()[..16]));
     if headers
         .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+        .is_some_and(|v| v.as_bytes() == asset.etag.as_bytes())
     {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, asset.etag.as_str())],
+        )
+            .into_response();
     }
+    // Asked for by its current version, a file never changes: kept a year.
+    // Anything else (a page, an old version) is asked about again each time.
+    let asked = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("v=")));
+    let cache = match (&asset.version, asked) {
+        (Some(version), Some(asked)) if version == asked => "public, max-age=31536000, immutable",
+        _ => "no-cache",
+    };
     (
         [
-            (header::CONTENT_TYPE, asset.metadata.mimetype().to_owned()),
-            (header::ETAG, etag),
-            (header::CACHE_CONTROL, "no-cache".to_owned()),
+            (header::CONTENT_TYPE, asset.mime.as_str()),
+            (header::ETAG, asset.etag.as_str()),
+            (header::CACHE_CONTROL, cache),
         ],
-        asset.data,
+        asset.body.as_slice(),
     )
         .into_response()
 }
