@@ -30,10 +30,11 @@ pub fn shelter_is_stale(status: ShelterStatus, confirmed_at: Option<DateTime<Utc
 
 impl Serialize for LiveState {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = serializer.serialize_struct("LiveState", 10)?;
+        let mut out = serializer.serialize_struct("LiveState", 11)?;
         out.serialize_field("status", &self.status)?;
         out.serialize_field("occupancy", &self.occupancy)?;
         out.serialize_field("needs", &self.needs)?;
+        out.serialize_field("needs_note", &self.needs_note)?;
         out.serialize_field("updated_at", &self.updated_at)?;
         out.serialize_field("updated_by", &self.updated_by)?;
         out.serialize_field("as_of", &self.as_of)?;

@@ -197,14 +197,16 @@ async fn officials_act_only_in_their_municipality(backend: Backend) {
         .client
         .patch(&url)
         .bearer_auth(&nanao)
-        .json(&json!({"status": "open", "occupancy": 120, "needs": ["water", " 毛布 "]}))
+        .json(&json!({"status": "open", "occupancy": 120,
+            "needs": ["water", "blankets_clothing", "water"], "needs_note": " 灯油ストーブ用の灯油 "}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     let shelter: Value = r.json().await.unwrap();
     assert_eq!(shelter["status"], "open");
-    assert_eq!(shelter["needs"], json!(["water", "毛布"]));
+    assert_eq!(shelter["needs"], json!(["water", "blankets_clothing"]));
+    assert_eq!(shelter["needs_note"], "灯油ストーブ用の灯油");
     assert!(shelter["as_of"].is_string());
 
     // The audit trail says who changed what, before and after.
@@ -353,7 +355,8 @@ async fn bad_queries_get_field_errors(backend: Backend) {
         (json!({"status": "opened"}), "status"),
         (json!({"occupancy": -1}), "occupancy"),
         (json!({"occupancy": "many"}), "occupancy"),
-        (json!({"needs": vec!["x"; 31]}), "needs"),
+        (json!({"needs": ["water", "毛布"]}), "needs[1]"),
+        (json!({"needs_note": "x".repeat(201)}), "needs_note"),
         (json!({}), "body"),
         (json!({"colour": "red"}), "colour"),
     ] {
@@ -526,7 +529,7 @@ async fn changes_survive_a_restart(backend: Backend) {
         .patch_as(
             &token,
             &format!("/v1/shelters/{SCHOOL}"),
-            json!({"status": "unsafe", "needs": ["structural check"]}),
+            json!({"status": "unsafe", "needs": ["other"], "needs_note": "structural check"}),
         )
         .await;
     assert_eq!(r.status(), 200);

@@ -2,7 +2,7 @@
 // the shelters listed stay current over a WebSocket (/v1/live).
 // Plain ES modules, no dependencies (common.js: DOM helpers and the language).
 
-import { $, i18n, tr, trNodes, el, renderStatic, startLang, api, problemOf, ago, jst, watchNews, newsView, offline, saved } from './common.js';
+import { $, i18n, tr, trNodes, el, renderStatic, startLang, api, problemOf, ago, jst, watchNews, newsView, offline, saved, needsText } from './common.js';
 
 const HAZARDS = ['flood', 'landslide', 'storm_surge', 'earthquake', 'tsunami', 'fire', 'inland_flood', 'volcano'];
 const STATUSES = ['open', 'full', 'closed', 'unsafe'];
@@ -118,7 +118,7 @@ function card(s) {
       Object.hasOwn(i18n.t, 'k_' + s.kind) ? el('span', { class: 'kind' }, tr('k_' + s.kind)) : null),
     el('p', { class: 'occ' }, showOcc ? `${tr('occ', { occ: num(s.occupancy ?? 0) })} / ${capText}` : capText),
     s.self_reported > 0 ? el('p', { 'data-testid': 'self-reported' }, tr('self', { n: num(s.self_reported) })) : null,
-    s.needs?.length ? el('p', { class: 'needs' }, tr('needs', { list: s.needs.join(i18n.lang === 'ja' ? '、' : ', ') })) : null,
+    s.needs?.length || s.needs_note ? el('p', { class: 'needs', 'data-testid': 'needs' }, tr('needs', { list: needsText(s) })) : null,
     freshness(s),
     s.address ? el('p', { class: 'addr' }, tr('address', { a: s.address })) : null,
     el('p', { class: 'actions' },

@@ -108,6 +108,13 @@ export function ago(d) {
 }
 
 // A moment as Japan's clocks show it ("2024-01-09 18:00"): the shelters and offices are there.
+// A shelter's needs in the page's language (codes from the one fixed list),
+// then the office's own note, as it wrote it.
+export function needsText(s) {
+  const list = (s.needs || []).map((n) => tr('need_' + n)).join(i18n.lang === 'ja' ? '、' : ', ');
+  return s.needs_note ? (list ? `${list} (${s.needs_note})` : s.needs_note) : list;
+}
+
 export const jst = (d) => new Date(d).toLocaleString('sv-SE', { timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
 
 // ---------- announcements of the offices (both resident pages) ----------

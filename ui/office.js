@@ -4,7 +4,7 @@
 // previewed before it is applied, incidents, announcements, and a printable
 // sheet per shelter. Signed in by a one-time link (#code=…) or a pasted token.
 
-import { $, i18n, tr, el, renderStatic, startLang, saved, api, problemOf } from './common.js';
+import { $, i18n, tr, el, renderStatic, startLang, saved, api, problemOf, needsText } from './common.js';
 import { show, keepFocus, call, markErrors, problemBox, netBox, live, liveLine, when, stamp, word, fieldMsg } from './aidlib.js';
 
 const TOKEN = 'anpi.office.token';
@@ -32,7 +32,9 @@ export function etagOf(s) {
 
 const isOpen = (st) => st === 'open' || st === 'full';
 const cap = (s) => [s.capacity?.indoor, s.capacity?.outdoor].find((n) => n > 0) ?? null;
-const needsText = (n) => (n || []).join(i18n.lang === 'ja' ? '、' : ', ');
+// The fixed list of a shelter's needs (the API's codes; words in the dictionaries).
+const NEEDS = ['water', 'food', 'baby_supplies', 'medicine', 'hygiene', 'blankets_clothing', 'bedding', 'toilets',
+  'power', 'fuel', 'staff', 'medical_care', 'care', 'interpreting', 'pet_supplies', 'other'];
 const stWord = (st) => tr('st_' + st);
 const badge = (st) => el('span', { class: `badge st-${st}`, 'data-testid': 'status', 'data-status': st }, stWord(st));
 const failed = (r, what) => (r.problem ? problemBox(r.problem, what) : netBox(r.net));
@@ -100,7 +102,7 @@ function shown() {
   const { q, status, stale } = state.f;
   const needle = q.normalize('NFKC').trim().toLowerCase();
   const list = [...state.rows.values()].filter((s) => (!status || s.status === status) && (!stale || s.stale)
-    && (!needle || [s.name, s.name_kana, s.name_en, s.id, s.address, ...(s.needs || [])]
+    && (!needle || [s.name, s.name_kana, s.name_en, s.id, s.address, ...(s.needs || []).map((n) => tr('need_' + n)), s.needs_note || '']
       .some((x) => x && x.normalize('NFKC').toLowerCase().includes(needle))));
   const { key, dir } = state.sort, v = sortVal[key];
   return list.sort((a, b) => {
@@ -138,7 +140,7 @@ function rowView(s) {
     el('th', { scope: 'row', 'data-testid': 'name' }, s.name),
     el('td', {}, badge(s.status)),
     el('td', { class: 'num', 'data-testid': 'occ' }, c ? tr('o_occ_cap', { occ: s.occupancy, cap: c }) : String(s.occupancy)),
-    el('td', { 'data-testid': 'needs' }, needsText(s.needs)),
+    el('td', { 'data-testid': 'needs' }, needsText(s)),
     el('td', { class: 'hz' }, (s.hazards || []).map((h) => tr('hz_' + h)).join(' / ')),
     el('td', { 'data-testid': 'updated' }, s.updated_at ? [when(s.updated_at), el('br'), s.updated_by || ''] : tr('o_never')),
     el('td', { 'data-testid': 'stale' }, s.stale ? el('span', { class: 'stale-mark' }, tr('o_stale')) : ''),
@@ -155,15 +157,18 @@ const rowMsgView = (m) => (m.problem ? problemBox(m.problem, m.what) : m.net ? n
 
 function editView(s, d) {
   const id = s.id;
-  const rest = d.problem ? d.problem.errors.filter((e) => !['status', 'occupancy', 'needs'].includes(e.field.replace(/\[\d+\]/, ''))) : [];
+  const rest = d.problem ? d.problem.errors.filter((e) => !['status', 'occupancy', 'needs', 'needs_note'].includes(e.field.replace(/\[\d+\]/, ''))) : [];
   const form = el('form', { class: 'ed', 'data-testid': 'editor', 'data-id': id, 'data-action-form': 'save', 'aria-label': tr('o_edit_one', { name: s.name }) },
     el('div', {}, el('label', { for: `ed-status-${id}` }, tr('o_c_status')),
       el('select', { id: `ed-status-${id}`, 'data-field': 'status', 'data-draft': 'status', 'data-id': id },
         STATUSES.map((st) => el('option', { value: st, selected: d.status === st }, stWord(st))))),
     el('div', {}, el('label', { for: `ed-occ-${id}` }, tr('o_occ')),
       el('input', { id: `ed-occ-${id}`, 'data-field': 'occupancy', 'data-draft': 'occupancy', 'data-id': id, inputmode: 'numeric', autocomplete: 'off', value: d.occupancy })),
-    el('div', {}, el('label', { for: `ed-needs-${id}` }, tr('o_needs_edit')),
-      el('input', { id: `ed-needs-${id}`, 'data-field': 'needs', 'data-draft': 'needs', 'data-id': id, autocomplete: 'off', value: d.needs })),
+    el('fieldset', { class: 'needs-pick', 'data-field': 'needs' }, el('legend', {}, tr('o_needs_edit')),
+      NEEDS.map((n) => el('label', { class: 'check' },
+        el('input', { type: 'checkbox', 'data-need': n, 'data-id': id, checked: d.needs.includes(n) }), ' ', tr('need_' + n)))),
+    el('div', {}, el('label', { for: `ed-note-${id}` }, tr('o_needs_note')),
+      el('input', { id: `ed-note-${id}`, 'data-field': 'needs_note', 'data-draft': 'note', 'data-id': id, autocomplete: 'off', maxlength: 200, value: d.note })),
     el('p', { class: 'actions' },
       el('button', { type: 'submit', class: 'btn primary', disabled: d.busy }, tr('o_save')),
       btn('confirm', 'o_confirm', id, { disabled: d.busy }),
@@ -178,7 +183,7 @@ function editView(s, d) {
 
 function conflictView(s, k) {
   const cur = k.current, mine = k.mine;
-  const val = (o, f) => (f === 'status' ? (o.status ? stWord(o.status) : '—') : f === 'occupancy' ? (o.occupancy ?? '—') : o.needs ? needsText(o.needs) || '—' : '—');
+  const val = (o, f) => (f === 'status' ? (o.status ? stWord(o.status) : '—') : f === 'occupancy' ? (o.occupancy ?? '—') : needsText(o) || '—');
   const fields = ['status', 'occupancy', 'needs'].filter((f) => f in mine || k.confirm);
   return el('div', { class: 'box err', role: 'alert', 'data-testid': 'conflict', 'data-id': s.id },
     el('h3', { id: `cf-${s.id}`, tabindex: '-1' }, tr('o_cf_title', { name: s.name })),
@@ -203,7 +208,7 @@ function histView(h) {
       const b = parse(e.before), a = parse(e.after);
       return el('li', { 'data-testid': 'hist-item' }, when(e.at), ' ', e.actor.replace(/^\w+:(\d+ )?/, ''), ': ',
         tr('o_hist_line', { sb: b.status ? stWord(b.status) : '—', ob: b.occupancy ?? '—', sa: a.status ? stWord(a.status) : '—', oa: a.occupancy ?? '—' }),
-        a.needs?.length ? ` (${needsText(a.needs)})` : '');
+        needsText(a) ? ` (${needsText(a)})` : '');
     })) : el('p', { class: 'hint' }, tr('o_hist_none')));
 }
 
@@ -247,7 +252,7 @@ function startLive() {
   }, (s) => { state.live = s; soon(); });
 }
 
-const draftOf = (s) => ({ status: s.status, occupancy: String(s.occupancy), needs: needsText(s.needs), base: etagOf(s) });
+const draftOf = (s) => ({ status: s.status, occupancy: String(s.occupancy), needs: [...(s.needs || [])], note: s.needs_note || '', base: etagOf(s) });
 
 function bodyOf(d, s) {
   const b = {};
@@ -255,8 +260,12 @@ function bodyOf(d, s) {
   const t = d.occupancy.normalize('NFKC').trim();
   const n = /^\d+$/.test(t) ? Number(t) : t;
   if (n !== s.occupancy) b.occupancy = n;
-  const needs = d.needs.normalize('NFKC').split(/[,、，\n]/).map((x) => x.trim()).filter(Boolean);
-  if (needs.join('\n') !== (s.needs || []).join('\n')) b.needs = needs;
+  // The needs and their note travel together, so a conflict shows both.
+  const needs = NEEDS.filter((n) => d.needs.includes(n)), note = d.note.trim();
+  if (needs.join() !== NEEDS.filter((n) => (s.needs || []).includes(n)).join() || note !== (s.needs_note || '')) {
+    b.needs = needs;
+    b.needs_note = note;
+  }
   return b;
 }
 
@@ -420,7 +429,7 @@ function printSheets() {
       dl('o_c_status', stWord(s.status)),
       dl('o_c_occ', cap(s) ? tr('o_occ_cap', { occ: s.occupancy, cap: cap(s) }) : String(s.occupancy)),
       s.capacity?.text ? dl('o_cap_text', s.capacity.text) : [],
-      dl('o_c_needs', needsText(s.needs) || '—'),
+      dl('o_c_needs', needsText(s) || '—'),
       dl('o_as_of', s.as_of ? new Date(s.as_of).toLocaleString(i18n.lang) : '—'),
       s.address ? dl('o_address', s.address) : [],
       dl('o_c_updated', s.updated_at ? `${new Date(s.updated_at).toLocaleString(i18n.lang)} ${s.updated_by || ''}` : tr('o_never'))))));
@@ -685,6 +694,11 @@ document.addEventListener('change', (e) => {
   const t = e.target;
   if (t.id === 'muni') { state.muni = t.value; openMuni(); return; }
   if (t.id === 'close-all' && state.csv) { state.csv.closeAll = t.checked; return; }
+  if (t.dataset.need && state.edit[t.dataset.id]) {
+    const d = state.edit[t.dataset.id];
+    d.needs = t.checked ? [...d.needs, t.dataset.need] : d.needs.filter((n) => n !== t.dataset.need);
+    return;
+  }
   if (t.dataset.draft && state.edit[t.dataset.id]) state.edit[t.dataset.id][t.dataset.draft] = t.value;
   else if (t.id === 'sel-all') {
     for (const s of shown()) t.checked ? state.sel.add(s.id) : state.sel.delete(s.id);

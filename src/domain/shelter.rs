@@ -241,6 +241,88 @@ impl LatLon {
     }
 }
 
+/// What a shelter lacks, from one fixed list so that every resident reads
+/// it in their own language (the pages hold the words); anything the list
+/// does not say goes in the note. Codes shared with aid categories mean the
+/// same thing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShelterNeed {
+    Water,
+    Food,
+    /// Formula, baby food, diapers.
+    BabySupplies,
+    Medicine,
+    /// Soap, sanitary items, masks, disinfectant.
+    Hygiene,
+    BlanketsClothing,
+    /// Cardboard beds, mats, partitions.
+    Bedding,
+    /// Portable toilets, toilet bags.
+    Toilets,
+    /// Generators, phone charging.
+    Power,
+    /// Kerosene, petrol, heaters.
+    Fuel,
+    /// Hands to run the shelter.
+    Staff,
+    /// Doctors, nurses, public-health nurses.
+    MedicalCare,
+    /// Looking after the elderly, the disabled, children.
+    Care,
+    Interpreting,
+    PetSupplies,
+    /// Said in the note.
+    Other,
+}
+
+impl ShelterNeed {
+    pub const ALL: [ShelterNeed; 16] = [
+        ShelterNeed::Water,
+        ShelterNeed::Food,
+        ShelterNeed::BabySupplies,
+        ShelterNeed::Medicine,
+        ShelterNeed::Hygiene,
+        ShelterNeed::BlanketsClothing,
+        ShelterNeed::Bedding,
+        ShelterNeed::Toilets,
+        ShelterNeed::Power,
+        ShelterNeed::Fuel,
+        ShelterNeed::Staff,
+        ShelterNeed::MedicalCare,
+        ShelterNeed::Care,
+        ShelterNeed::Interpreting,
+        ShelterNeed::PetSupplies,
+        ShelterNeed::Other,
+    ];
+
+    /// The code in the API and the database (`baby_supplies`).
+    pub fn code(self) -> &'static str {
+        match self {
+            ShelterNeed::Water => "water",
+            ShelterNeed::Food => "food",
+            ShelterNeed::BabySupplies => "baby_supplies",
+            ShelterNeed::Medicine => "medicine",
+            ShelterNeed::Hygiene => "hygiene",
+            ShelterNeed::BlanketsClothing => "blankets_clothing",
+            ShelterNeed::Bedding => "bedding",
+            ShelterNeed::Toilets => "toilets",
+            ShelterNeed::Power => "power",
+            ShelterNeed::Fuel => "fuel",
+            ShelterNeed::Staff => "staff",
+            ShelterNeed::MedicalCare => "medical_care",
+            ShelterNeed::Care => "care",
+            ShelterNeed::Interpreting => "interpreting",
+            ShelterNeed::PetSupplies => "pet_supplies",
+            ShelterNeed::Other => "other",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|n| n.code() == code)
+    }
+}
+
 /// The live part: what officials post and residents act on. Answers also
 /// carry its freshness — `confirmed_at`, `confirmed_by` and `stale` — added
 /// where it is serialised (`freshness`), since staleness depends on the clock.
@@ -249,7 +331,9 @@ pub struct LiveState {
     pub status: ShelterStatus,
     /// People there now by the office's count.
     pub occupancy: i64,
-    pub needs: Vec<String>,
+    pub needs: Vec<ShelterNeed>,
+    /// What the list of needs cannot say, in the office's words.
+    pub needs_note: Option<String>,
     /// When anpi recorded the last change.
     pub updated_at: Option<DateTime<Utc>>,
     /// Who made it (official's name, or `import`).
@@ -267,6 +351,7 @@ impl Default for LiveState {
             status: ShelterStatus::Closed,
             occupancy: 0,
             needs: Vec::new(),
+            needs_note: None,
             updated_at: None,
             updated_by: None,
             as_of: None,
@@ -303,7 +388,9 @@ impl Shelter {
 pub struct LiveUpdate {
     pub status: Option<ShelterStatus>,
     pub occupancy: Option<i64>,
-    pub needs: Option<Vec<String>>,
+    pub needs: Option<Vec<ShelterNeed>>,
+    /// Replaces the note; an empty one removes it.
+    pub needs_note: Option<String>,
     /// The state is still as it says: fresh again, nothing else changed.
     #[serde(default)]
     pub confirm: bool,
@@ -316,6 +403,9 @@ impl LiveState {
     pub fn apply(&mut self, update: &LiveUpdate, capacity: Option<i64>) {
         if let Some(needs) = &update.needs {
             self.needs = needs.clone();
+        }
+        if let Some(note) = &update.needs_note {
+            self.needs_note = Some(note.clone()).filter(|n| !n.is_empty());
         }
         if let Some(occupancy) = update.occupancy {
             self.occupancy = occupancy;

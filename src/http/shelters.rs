@@ -27,8 +27,7 @@ const MAX_LIMIT: usize = 1000;
 const DEFAULT_LIMIT: usize = 20;
 /// Bounds on what an office may post, to keep one typo from breaking a board.
 const MAX_OCCUPANCY: i64 = 1_000_000;
-const MAX_NEEDS: usize = 30;
-const MAX_NEED_CHARS: usize = 100;
+const MAX_NEEDS_NOTE_CHARS: usize = 200;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -396,11 +395,12 @@ fn validate_update(mut update: LiveUpdate) -> Result<LiveUpdate, ApiError> {
     if update.status.is_none()
         && update.occupancy.is_none()
         && update.needs.is_none()
+        && update.needs_note.is_none()
         && !update.confirm
     {
         errors.push(FieldError::new(
             "body",
-            "give at least one of status, occupancy, needs, or confirm: true",
+            "give at least one of status, occupancy, needs, needs_note, or confirm: true",
         ));
     }
     if let Some(n) = update.occupancy
@@ -412,23 +412,16 @@ fn validate_update(mut update: LiveUpdate) -> Result<LiveUpdate, ApiError> {
         ));
     }
     if let Some(needs) = &mut update.needs {
-        for need in needs.iter_mut() {
-            *need = need.trim().to_owned();
-        }
-        needs.retain(|n| !n.is_empty());
-        if needs.len() > MAX_NEEDS {
+        // The same need ticked twice is one need.
+        let mut seen = std::collections::HashSet::new();
+        needs.retain(|n| seen.insert(*n));
+    }
+    if let Some(note) = &mut update.needs_note {
+        *note = note.trim().to_owned();
+        if note.chars().count() > MAX_NEEDS_NOTE_CHARS {
             errors.push(FieldError::new(
-                "needs",
-                format!("at most {MAX_NEEDS} items"),
-            ));
-        }
-        if let Some(i) = needs
-            .iter()
-            .position(|n| n.chars().count() > MAX_NEED_CHARS)
-        {
-            errors.push(FieldError::new(
-                format!("needs[{i}]"),
-                format!("at most {MAX_NEED_CHARS} characters"),
+                "needs_note",
+                format!("at most {MAX_NEEDS_NOTE_CHARS} characters"),
             ));
         }
     }

@@ -234,19 +234,24 @@ describe('office board: shelters', () => {
 
     // Again, and this time B keeps what A stored.
     for (const p of [a, b]) await row(p, id).getByRole('button', { name: fill(ja.o_edit_one, { name: start.name }) }).click();
-    await edA.getByLabel(ja.o_needs_edit).fill('水、毛布');
+    const tick = (ed, key) => ed.getByLabel(ja[key], { exact: true }).check();
+    await tick(edA, 'need_water');
+    await tick(edA, 'need_blankets_clothing');
+    await edA.getByLabel(ja.o_needs_note).fill('灯油ストーブ用');
     await edA.getByRole('button', { name: ja.o_save }).click();
     await detail(a, id).getByTestId('row-done').waitFor();
-    await edB.getByLabel(ja.o_needs_edit).fill('おむつ');
+    await tick(edB, 'need_baby_supplies');
     await edB.getByRole('button', { name: ja.o_save }).click();
     await conflict.waitFor();
-    assert.equal(await cell('needs', 'cf-now'), '水、毛布');
-    assert.equal(await cell('needs', 'cf-mine'), 'おむつ');
+    const stored = `${ja.need_water}、${ja.need_blankets_clothing} (灯油ストーブ用)`;
+    assert.equal(await cell('needs', 'cf-now'), stored);
+    assert.equal(await cell('needs', 'cf-mine'), ja.need_baby_supplies);
     await conflict.getByRole('button', { name: ja.o_cf_keep }).click();
     await detail(b, id).getByTestId('row-done').waitFor();
     assert.equal(await detail(b, id).getByTestId('row-done').textContent(), ja.o_kept);
-    assert.deepEqual((await api(h.server, 'GET', `/v1/shelters/${id}`)).body.needs, ['水', '毛布']);
-    assert.equal(await row(b, id).getByTestId('needs').textContent(), '水、毛布');
+    const kept = (await api(h.server, 'GET', `/v1/shelters/${id}`)).body;
+    assert.deepEqual([kept.needs, kept.needs_note], [['water', 'blankets_clothing'], '灯油ストーブ用']);
+    assert.equal(await row(b, id).getByTestId('needs').textContent(), stored);
 
     // The audit trail lists both staff's changes.
     await row(b, id).getByRole('button', { name: fill(ja.o_hist_one, { name: start.name }) }).click();

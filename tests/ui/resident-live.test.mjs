@@ -151,4 +151,20 @@ describe('the finder\'s live list', () => {
     assert.equal(await page.getByTestId('shelter').count(), 10);
     assert.deepEqual(page.errors, []);
   });
+
+  it('names a shelter\'s needs in the page\'s language, whatever language the office works in, with its note as written', async () => {
+    await h.ready();
+    const page = await h.openPage('ja-JP');
+    await page.goto(`${h.server.base}/`);
+    await page.getByLabel(ja.only_open).uncheck();
+    await page.getByRole('button', { name: ja.search }).click();
+    await page.locator('[data-testid="live"][data-live="on"]').waitFor();
+    const id = await page.getByTestId('shelter').first().getAttribute('data-id');
+    await call(h, 'PATCH', `/v1/shelters/${id}`, { status: 'open', needs: ['water', 'baby_supplies'], needs_note: '粉ミルクは缶で' });
+    const needs = page.locator(`[data-testid="shelter"][data-id="${id}"] [data-testid="needs"]`);
+    await needs.waitFor();
+    const list = `${ja.need_water}、${ja.need_baby_supplies} (粉ミルクは缶で)`;
+    assert.equal(await needs.textContent(), ja.needs.replace('{list}', list));
+    assert.deepEqual(page.errors, []);
+  });
 });

@@ -14,8 +14,8 @@ use super::outbox::outbox;
 use super::{Actor, Guarded, Store, StoreError, audit, on_backend, to_json};
 use crate::domain::municipality::MunicipalityCode;
 use crate::domain::shelter::{
-    Capacity, HazardSet, LatLon, LiveState, LiveUpdate, Shelter, ShelterKind, ShelterSite,
-    ShelterStatus,
+    Capacity, HazardSet, LatLon, LiveState, LiveUpdate, Shelter, ShelterKind, ShelterNeed,
+    ShelterSite, ShelterStatus,
 };
 use crate::events;
 
@@ -25,7 +25,8 @@ macro_rules! select_shelter {
         concat!(
             "select id, municipality, name, name_kana, name_en, address, lat, lon, elevation_m, phone, ",
             "hazards, kind, capacity_indoor, capacity_outdoor, capacity_text, served_area, ",
-            "status, occupancy, needs, updated_at, updated_by, as_of, self_reported from shelter ",
+            "status, occupancy, needs, needs_note, updated_at, updated_by, as_of, self_reported ",
+            "from shelter ",
             $rest
         )
     };
@@ -66,6 +67,7 @@ struct ShelterRow {
     status: String,
     occupancy: i64,
     needs: String,
+    needs_note: Option<String>,
     updated_at: Option<DateTime<Utc>>,
     updated_by: Option<String>,
     as_of: Option<DateTime<Utc>>,
@@ -80,6 +82,7 @@ impl TryFrom<ShelterRow> for Shelter {
             (Some(lat), Some(lon)) => Some(LatLon { lat, lon }),
             _ => None,
         };
+        let (needs, needs_note) = needs_from_stored(serde_json::from_str(&r.needs)?, r.needs_note);
         Ok(Shelter {
             site: ShelterSite {
                 municipality: MunicipalityCode::parse(&r.municipality)?,
@@ -105,7 +108,8 @@ impl TryFrom<ShelterRow> for Shelter {
                 status: ShelterStatus::parse(&r.status)
                     .ok_or_else(|| anyhow::anyhow!("unknown shelter status {:?}", r.status))?,
                 occupancy: r.occupancy,
-                needs: serde_json::from_str(&r.needs)?,
+                needs,
+                needs_note,
                 updated_at: r.updated_at,
                 updated_by: r.updated_by,
                 as_of: r.as_of,
@@ -113,6 +117,27 @@ impl TryFrom<ShelterRow> for Shelter {
             },
         })
     }
+}
+
+/// Needs written before the fixed list were free text: what is not a code
+/// is kept, in the note, so nothing an office wrote is lost.
+fn needs_from_stored(
+    stored: Vec<String>,
+    note: Option<String>,
+) -> (Vec<ShelterNeed>, Option<String>) {
+    let (mut needs, mut words) = (Vec::new(), Vec::new());
+    for item in stored {
+        match ShelterNeed::parse(&item) {
+            Some(need) => needs.push(need),
+            None => words.push(item),
+        }
+    }
+    let note = match (note, words.is_empty()) {
+        (note, true) => note,
+        (None, false) => Some(words.join("、")),
+        (Some(note), false) => Some(format!("{note} {}", words.join("、"))),
+    };
+    (needs, note)
 }
 
 fn to_shelters(rows: Vec<ShelterRow>) -> anyhow::Result<Vec<Shelter>> {
@@ -128,9 +153,9 @@ macro_rules! insert_shelter {
         sqlx::query(
             "insert into shelter (id, municipality, name, name_kana, name_en, address, lat, lon, \
              elevation_m, phone, hazards, kind, capacity_indoor, capacity_outdoor, capacity_text, \
-             served_area, status, occupancy, needs, updated_at, updated_by, as_of, created_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23)",
+             served_area, status, occupancy, needs, needs_note, updated_at, updated_by, as_of, \
+             created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+             $16, $17, $18, $19, $20, $21, $22, $23, $24)",
         )
         .bind(&s.site.id)
         .bind(s.site.municipality.as_str())
@@ -151,6 +176,7 @@ macro_rules! insert_shelter {
         .bind(s.live.status.name())
         .bind(s.live.occupancy)
         .bind(to_json(&s.live.needs))
+        .bind(&s.live.needs_note)
         .bind(s.live.updated_at)
         .bind(&s.live.updated_by)
         .bind(s.live.as_of)
@@ -165,12 +191,13 @@ macro_rules! write_live {
     ($exec:expr, $s:expr) => {{
         let s: &Shelter = $s;
         sqlx::query(
-            "update shelter set status = $1, occupancy = $2, needs = $3, updated_at = $4, \
-             updated_by = $5, as_of = $6 where id = $7",
+            "update shelter set status = $1, occupancy = $2, needs = $3, needs_note = $4, \
+             updated_at = $5, updated_by = $6, as_of = $7 where id = $8",
         )
         .bind(s.live.status.name())
         .bind(s.live.occupancy)
         .bind(to_json(&s.live.needs))
+        .bind(&s.live.needs_note)
         .bind(s.live.updated_at)
         .bind(&s.live.updated_by)
         .bind(s.live.as_of)
@@ -342,3 +369,20 @@ impl Store {
 // After the macros above, which it uses.
 mod files;
 pub use files::{ImportOutcome, SnapshotOutcome};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_needs_from_before_the_list_are_kept_in_the_note() {
+        let stored = vec!["water".to_owned(), "毛布".to_owned(), "灯油".to_owned()];
+        let (needs, note) = needs_from_stored(stored.clone(), None);
+        assert_eq!(needs, vec![ShelterNeed::Water]);
+        assert_eq!(note.as_deref(), Some("毛布、灯油"));
+        let (_, note) = needs_from_stored(stored, Some("夜間のみ".into()));
+        assert_eq!(note.as_deref(), Some("夜間のみ 毛布、灯油"));
+        let (needs, note) = needs_from_stored(vec!["food".into()], None);
+        assert_eq!((needs, note), (vec![ShelterNeed::Food], None));
+    }
+}
