@@ -21,6 +21,7 @@ use crate::limits::CheckinLimits;
 use crate::live::Node;
 use crate::sample;
 use crate::store::{Actor, Store};
+use crate::supply::SupplyIndex;
 use crate::usecase::Services;
 
 /// How long start-up waits for the events left in the outbox (a crash, the
@@ -64,6 +65,7 @@ impl App {
         let metrics = prometheus();
         let secret = Arc::new(Secret::load(config.db.secret.as_deref(), &store).await?);
         crate::freshness::set_shelter_stale_after(config.shelter_stale_hours);
+        crate::supply::set_stale_after(config.supply_stale_hours);
         if config.sample_data && store.shelter_count().await? == 0 {
             let parsed = import::parse_registry(sample::NANAO_SHELTERS_CSV)?;
             let outcome = store
@@ -102,7 +104,15 @@ impl App {
             store.active_aid_requests().await?,
             store.open_aid_offers().await?,
         );
-        let live = Node::start(&config.live, store.clone(), index.clone(), aid.clone()).await?;
+        let supply = SupplyIndex::new(store.all_supply_points().await?);
+        let live = Node::start(
+            &config.live,
+            store.clone(),
+            index.clone(),
+            aid.clone(),
+            supply.clone(),
+        )
+        .await?;
         if config.live.relay && !live.published_so_far(STARTUP_PUBLISH_PATIENCE).await {
             tracing::warn!(
                 "events from before this start are still in the outbox; they go out as the broker takes them"
@@ -125,6 +135,7 @@ impl App {
                     checkins,
                     purge_after: chrono::TimeDelta::days(config.purge_after_days.into()),
                     aid,
+                    supply,
                     audience: AidAudience::new(
                         secret.clone(),
                         chrono::TimeDelta::hours(config.aid.request_stale_hours.into()),

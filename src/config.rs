@@ -130,6 +130,11 @@ pub struct ServeConfig {
     #[arg(long, env = "ANPI_SHELTER_STALE_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
     pub shelter_stale_hours: u32,
 
+    /// Hours after which an open supply point's stock and queue are shown
+    /// as stale until its office confirms them again.
+    #[arg(long, env = "ANPI_SUPPLY_STALE_HOURS", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
+    pub supply_stale_hours: u32,
+
     #[command(flatten)]
     pub http: HttpConfig,
 
@@ -364,6 +369,7 @@ impl Default for ServeConfig {
             checkin_per_address: 600,
             metrics_token: None,
             shelter_stale_hours: 12,
+            supply_stale_hours: 6,
             http: HttpConfig::default(),
             live: LiveConfig::default(),
             aid: AidConfig::default(),

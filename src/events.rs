@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::aid::{AidAudience, PublicOffer, PublicRequest};
 use crate::domain::person::Status;
 use crate::domain::shelter::Shelter;
+use crate::domain::supply::SupplyPoint;
 use crate::live::channel::Channel;
 use crate::stats::IncidentStats;
 use crate::store::{AidOffer, AidRequest, Announcement, Claim};
+use crate::supply::SupplyView;
 
 /// Ids per `registry.changed` event: a national import changes 100,000.
 const REGISTRY_CHUNK: usize = 500;
@@ -51,6 +53,11 @@ pub enum LiveEvent {
         requests: Vec<String>,
         offers: Vec<String>,
     },
+    /// A supply point changed: what every reader sees (`supply.point`).
+    SupplyPoint(Box<SupplyView>),
+    /// Supply points changed: every instance reloads them into its index
+    /// (`supply.changed`, internal).
+    SupplyChanged { ids: Vec<String> },
 }
 
 /// Open requests of a municipality per category.
@@ -113,6 +120,8 @@ impl LiveEvent {
             LiveEvent::AidClaim(_) => "aid.claim",
             LiveEvent::AidReconfirm(_) => "aid.reconfirm",
             LiveEvent::AidChanged { .. } => "aid.changed",
+            LiveEvent::SupplyPoint(_) => "supply.point",
+            LiveEvent::SupplyChanged { .. } => "supply.changed",
         }
     }
 
@@ -134,6 +143,10 @@ impl LiveEvent {
             LiveEvent::AidChanged { requests, offers } => serde_json::to_string(
                 &serde_json::json!({ "requests": requests, "offers": offers }),
             ),
+            LiveEvent::SupplyPoint(p) => serde_json::to_string(p),
+            LiveEvent::SupplyChanged { ids } => {
+                serde_json::to_string(&serde_json::json!({ "ids": ids }))
+            }
         };
         json.expect("live events serialise")
     }
@@ -288,4 +301,26 @@ pub fn aid_offer_changed(offer: &AidOffer, audience: &AidAudience) -> Vec<Addres
 /// A record went stale: its owner's inbox asks for a reconfirmation.
 pub fn reconfirm(inbox: Channel, reminder: Reminder) -> Addressed {
     Addressed::new(inbox, LiveEvent::AidReconfirm(reminder))
+}
+
+/// Supply points changed: each to its cell and area, and every instance's
+/// index told through `registry`.
+pub fn supply_changed(points: &[SupplyPoint]) -> Vec<Addressed> {
+    let now = crate::store::now();
+    let mut out = Vec::with_capacity(points.len() * 2 + 1);
+    for p in points {
+        let event = LiveEvent::SupplyPoint(Box::new(SupplyView::of(p, now)));
+        out.push(Addressed::new(Channel::cell_at(p.at), event.clone()));
+        out.push(Addressed::new(Channel::Area(p.municipality.clone()), event));
+    }
+    let ids: Vec<String> = points.iter().map(|p| p.id.clone()).collect();
+    for chunk in ids.chunks(REGISTRY_CHUNK) {
+        out.push(Addressed::new(
+            Channel::Registry,
+            LiveEvent::SupplyChanged {
+                ids: chunk.to_vec(),
+            },
+        ));
+    }
+    out
 }

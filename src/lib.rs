@@ -34,6 +34,8 @@
 //! - [`import`]: the municipal and national CSV layouts, encodings, era dates.
 //! - [`pfif`]: PFIF 1.4 out, 1.2–1.4 in (Google Person Finder's format).
 //! - [`geoindex`]: the in-memory R-tree answering "nearest open shelter".
+//! - [`supply`]: supply points (給水・食料…) in memory, nearest first, and
+//!   the view readers get (open now, stale).
 //! - [`stats`]: an incident's counts, each person by their latest check-in.
 //! - [`purge`]: the job deleting closed incidents' personal data on time.
 //! - [`replay`]: the 2024 Nanao snapshots posted in time order, sped up.
@@ -62,4 +64,5 @@ pub mod sample;
 pub mod seal;
 pub mod stats;
 pub mod store;
+pub mod supply;
 pub mod usecase;

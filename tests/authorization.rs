@@ -87,7 +87,8 @@ async fn every_operation_checks_who_is_calling(backend: Backend) {
                 assert_ne!(anonymous, 401, "{what} is public but asked for a token");
             }
             // Office-only operations (shelters, incidents, announcements,
-            // PFIF) refuse a volunteer.
+            // PFIF) and those of offices and centres (supply points) refuse
+            // a volunteer.
             let office_only = secured
                 && !path.starts_with("/v1/aid")
                 && !path.starts_with("/v1/volunteers")

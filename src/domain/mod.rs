@@ -4,3 +4,4 @@ pub mod aid;
 pub mod municipality;
 pub mod person;
 pub mod shelter;
+pub mod supply;

@@ -171,17 +171,7 @@ fn list(raw: Option<&str>) -> impl Iterator<Item = &str> {
 }
 
 fn limit(raw: Option<&str>, errors: &mut Vec<FieldError>) -> usize {
-    match raw.map(str::parse::<usize>) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            errors.push(FieldError::new(
-                "limit",
-                format!("a whole number from 1 to {MAX_LIMIT}"),
-            ));
-            DEFAULT_LIMIT
-        }
-    }
+    super::shelters::parse_limit(raw, DEFAULT_LIMIT, MAX_LIMIT, errors)
 }
 
 /// A record with its distance from `near`.

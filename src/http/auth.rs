@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use super::AppState;
 use super::problem::ApiError;
 use crate::auth::bearer;
-use crate::store::{Account, Official};
+use crate::store::{Account, Official, Role};
 use crate::usecase::aid::{Caller, EDIT_KEY_PREFIX};
 
 /// The bearer token, if the request carries one.
@@ -79,5 +79,24 @@ impl FromRequestParts<AppState> for Account {
             ));
         }
         account(state, token).await
+    }
+}
+
+/// An emergency office's or a volunteer centre's token: who posts supply
+/// points. Anyone else is refused (403) before a body is read.
+pub struct Steward(pub Account);
+
+impl FromRequestParts<AppState> for Steward {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let account = Account::from_request_parts(parts, state).await?;
+        if matches!(account.role, Role::Official | Role::Coordinator) {
+            Ok(Steward(account))
+        } else {
+            Err(ApiError::Forbidden(
+                "this needs the token of an emergency office or a volunteer centre".into(),
+            ))
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod server;
 mod session;
 pub mod shelters;
 mod state;
+mod supply;
 mod ui;
 
 pub use state::{AppState, Limits};
@@ -49,6 +50,7 @@ use self::problem::ApiError;
          (name = "incidents", description = "Incidents an office activates for its municipalities, check-ins, look-ups, PFIF"),
          (name = "announcements", description = "What an office tells everyone in its municipality"),
          (name = "aid", description = "Requests for help, offers, claims and moderation (docs/aid.md)"),
+         (name = "supply", description = "Supply distribution points: water, food, goods, bath, charging… (docs/supply.md)"),
          (name = "volunteers", description = "Volunteers a coordinator registers and suspends"),
          (name = "live", description = "Live updates over WebSocket (docs/live-protocol.md)"),
          (name = "operations", description = "Health and metrics"))
@@ -90,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pfif::router())
         .merge(announcements::router())
         .merge(aid::router())
+        .merge(supply::router())
         .merge(session::router())
         .merge(ui::router())
         .merge(live::router())

@@ -93,17 +93,7 @@ impl ShelterQuery {
                     None
                 }
             });
-        let limit = match self.limit.as_deref().map(str::parse::<usize>) {
-            None => DEFAULT_LIMIT,
-            Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-            Some(_) => {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                ));
-                DEFAULT_LIMIT
-            }
-        };
+        let limit = parse_limit(self.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
         let mut filter = ShelterFilter::default();
         if let Some(raw) = self.hazard.as_deref() {
             match Hazard::parse(raw) {
@@ -156,6 +146,26 @@ impl ShelterQuery {
 
 fn names<const N: usize>(all: [&str; N]) -> String {
     all.join(", ")
+}
+
+/// `limit=`: `default` when absent, else a whole number from 1 to `max`.
+pub(super) fn parse_limit(
+    raw: Option<&str>,
+    default: usize,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> usize {
+    match raw.map(str::parse::<usize>) {
+        None => default,
+        Some(Ok(n)) if (1..=max).contains(&n) => n,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "limit",
+                format!("must be a whole number from 1 to {max}"),
+            ));
+            default
+        }
+    }
 }
 
 pub(super) fn parse_lat_lon(raw: &str) -> Result<LatLon, String> {
@@ -301,8 +311,9 @@ fn with_etag(shelter: Shelter) -> impl IntoResponse {
 }
 
 /// The version an `If-Match` header names: none (or `*`) edits whatever is
-/// stored; anything else must be an ETag this service gave.
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+/// stored; anything else must be an ETag this service gave (`hint` says
+/// where to read it).
+pub(super) fn if_match(headers: &HeaderMap, hint: &str) -> Result<Option<i64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -315,12 +326,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         .trim_matches('"')
         .parse()
         .map(Some)
-        .map_err(|_| {
-            ApiError::field(
-                "If-Match",
-                "the ETag of the shelter as you read it (GET /v1/shelters/{id}), e.g. \"1704790800000000\"",
-            )
-        })
+        .map_err(|_| ApiError::field("If-Match", hint))
 }
 
 /// An office changes a shelter's live state, or reconfirms it as it is
@@ -353,7 +359,10 @@ pub async fn update_shelter(
     official: Official,
     ApiJson(update): ApiJson<LiveUpdate>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let expected = if_match(&headers)?;
+    let expected = if_match(
+        &headers,
+        "the ETag of the shelter as you read it (GET /v1/shelters/{id}), e.g. \"1704790800000000\"",
+    )?;
     let update = validate_update(update)?;
     let actor = Actor::Official(official);
     Ok(with_etag(

@@ -8,6 +8,7 @@
 mod era;
 mod registry;
 mod status;
+mod supply;
 
 use std::collections::HashMap;
 
@@ -18,6 +19,7 @@ use utoipa::ToSchema;
 pub use era::parse_era_timestamp;
 pub use registry::{RegistryImport, RegistryLayout, parse_capacity, parse_registry};
 pub use status::{SnapshotRow, StatusSnapshot, parse_status_snapshot, snapshot_ids};
+pub use supply::{SupplyImport, SupplyRow, parse_supply_points};
 
 /// A per-row problem: the row is skipped, the others go on.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -73,6 +75,43 @@ pub fn decode(bytes: &[u8]) -> Result<String, FileError> {
     Ok(text.into_owned())
 }
 
+/// Physical line numbers from byte offsets, counting `\n` only: the csv
+/// crate's own count is one short after CRLF line ends (the files Excel
+/// writes), and the line is what an office looks for in its spreadsheet.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    byte: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        LineCounter {
+            text: text.as_bytes(),
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record starting at `byte` (offsets come in
+    /// increasing order). After a CR the reader starts the next record at
+    /// the LF: line ends before the first field belong to the lines before.
+    fn at(&mut self, byte: u64) -> u64 {
+        let mut byte = (byte as usize).min(self.text.len());
+        while matches!(self.text.get(byte), Some(b'\r' | b'\n')) {
+            byte += 1;
+        }
+        if byte >= self.byte {
+            self.line += self.text[self.byte..byte]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+            self.byte = byte;
+        }
+        self.line
+    }
+}
+
 /// A CSV file read as rows of text, with each row's physical line and
 /// columns looked up by header name (files differ in column order).
 pub(crate) struct Table {
@@ -106,13 +145,14 @@ impl Table {
             .map(|(i, h)| (h.clone(), i))
             .collect();
         let mut rows = Vec::new();
+        let mut lines = LineCounter::new(text);
         for record in records {
             if rows.len() == MAX_ROWS {
                 return Err(FileError::TooManyRows);
             }
             match record {
                 Ok(r) => {
-                    let line = r.position().map_or(0, |p| p.line());
+                    let line = r.position().map_or(0, |p| lines.at(p.byte()));
                     if r.iter().all(|f| f.trim().is_empty()) {
                         continue;
                     }
@@ -122,7 +162,7 @@ impl Table {
                     });
                 }
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
+                    let line = e.position().map_or(0, |p| lines.at(p.byte()));
                     rows.push(Row {
                         line,
                         fields: Vec::new(),

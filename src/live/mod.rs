@@ -45,6 +45,7 @@ use crate::config::LiveConfig;
 use crate::domain::shelter::{LatLon, Shelter};
 use crate::geoindex::ShelterIndex;
 use crate::store::Store;
+use crate::supply::SupplyIndex;
 
 /// Per-instance settings of the live path.
 #[derive(Clone, Debug)]
@@ -93,6 +94,7 @@ struct Inner {
     store: Store,
     index: ShelterIndex,
     aid: AidIndex,
+    supply: SupplyIndex,
     settings: Settings,
     connections: AtomicUsize,
     next_conn: AtomicU64,
@@ -123,6 +125,7 @@ impl Node {
         store: Store,
         index: ShelterIndex,
         aid: AidIndex,
+        supply: SupplyIndex,
     ) -> anyhow::Result<Node> {
         let settings = Settings::from(config);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -145,6 +148,7 @@ impl Node {
                 store,
                 index,
                 aid,
+                supply,
                 settings,
                 connections: AtomicUsize::new(0),
                 next_conn: AtomicU64::new(1),
@@ -298,6 +302,9 @@ impl Node {
                 requests: Vec<String>,
                 offers: Vec<String>,
             },
+            Supply {
+                ids: Vec<String>,
+            },
         }
         let Ok(envelope) = serde_json::from_str::<Envelope>(frame.bytes.as_str()) else {
             return;
@@ -310,6 +317,7 @@ impl Node {
                 requests: ids.requests,
                 offers: ids.offers,
             },
+            "supply.changed" => Changed::Supply { ids: ids.ids },
             _ => Changed::Shelters { ids: ids.ids },
         };
         let node = self.clone();
@@ -322,6 +330,17 @@ impl Node {
                             Ok(Some(s)) => inner.index.upsert(s),
                             Ok(None) => {}
                             Err(e) => tracing::warn!(error = %e, "could not refresh a shelter"),
+                        }
+                    }
+                }
+                Changed::Supply { ids } => {
+                    for id in ids {
+                        match inner.store.supply_point(&id).await {
+                            Ok(Some(p)) => inner.supply.upsert(p),
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "could not refresh a supply point")
+                            }
                         }
                     }
                 }
@@ -380,6 +399,10 @@ impl Node {
                 (Err(e), _) | (_, Err(e)) => {
                     tracing::error!(error = %e, "could not reload the aid index")
                 }
+            }
+            match inner.store.all_supply_points().await {
+                Ok(all) => inner.supply.replace_all(all),
+                Err(e) => tracing::error!(error = %e, "could not reload the supply index"),
             }
             inner.hub.check_all();
             tracing::info!("live broker back; subscribers are catching up");

@@ -14,6 +14,7 @@ mod officials;
 pub mod outbox;
 mod pfif;
 mod shelters;
+mod supply;
 
 use std::str::FromStr;
 use std::time::Duration;

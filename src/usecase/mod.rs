@@ -17,6 +17,7 @@ pub mod incidents;
 pub mod pfif;
 pub mod sessions;
 pub mod shelters;
+pub mod supply;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ use crate::geoindex::ShelterIndex;
 use crate::live::Node;
 use crate::seal::Sealer;
 use crate::store::{Actor, Guarded, Official, Store};
+use crate::supply::SupplyIndex;
 
 /// What the use cases work with: cheap handles, cloned freely.
 #[derive(Clone)]
@@ -48,6 +50,8 @@ pub struct Services {
     pub purge_after: TimeDelta,
     /// Active aid requests and open offers in memory, for matching.
     pub aid: AidIndex,
+    /// Supply points in memory, nearest first.
+    pub supply: SupplyIndex,
     /// Who hears of aid changes (inbox names) and when records go stale.
     pub audience: AidAudience,
     /// Seals requesters' contacts at rest.
