@@ -32,6 +32,7 @@ function render() {
   renderResults();
   renderNews();
   renderMap();
+  supply?.renderSupplies();
 }
 
 const renderNews = () => $('news').replaceChildren(...newsView());
@@ -185,6 +186,7 @@ async function search(q = readForm()) {
     history.replaceState(null, '', u);
     watch(q, body);
     newsCodes();
+    showSupplies(q);
   } else if (body && typeof body === 'object' && !res.ok) {
     state.view = 'problem';
     state.problem = problemOf(res);
@@ -214,6 +216,12 @@ function locate() {
     state.geo = { key: err.code === 1 ? 'geo_denied' : err.code === 3 ? 'geo_timeout' : 'geo_unavailable', err: true };
     render();
   }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
+}
+
+// Water, food and the rest near the same point (supply.js, loaded when first needed).
+let supply = null;
+function showSupplies(q) {
+  import('./supply.js').then((m) => { supply = m; m.showSupplies($('supplies'), { lat: q.lat, lon: q.lon }); }, () => {});
 }
 
 // ---------- live updates ----------
@@ -259,6 +267,7 @@ function connectLive() {
       live.since[m.channel] = { seq: m.seq, epoch: m.epoch };
       if (m.kind === 'shelter.snapshot') m.data.shelters.forEach(updateShelter);
       else if (m.kind === 'shelter.updated') updateShelter(m.data);
+      else if (m.kind === 'supply.point') supply?.supplyChanged();
     }
   };
   ws.onclose = () => {

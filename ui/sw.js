@@ -3,11 +3,11 @@
 // the pages open, and say how old what they show is, without a network.
 // Network first, always: online, a resident sees what is current.
 
-const SHELL = 'anpi-shell-2';
+const SHELL = 'anpi-shell-3';
 const DATA = 'anpi-data-1';
-const FILES = ['./', 'index.html', 'app.js', 'safety.html', 'safety.js', 'common.js', 'style.css', 'i18n/ja.json', 'i18n/en.json', 'i18n/ja-easy.json'];
+const FILES = ['./', 'index.html', 'app.js', 'safety.html', 'safety.js', 'common.js', 'supply.js', 'style.css', 'i18n/ja.json', 'i18n/en.json', 'i18n/ja-easy.json'];
 // Public answers only: never a look-up of people, nothing sent with a token.
-const ANSWERS = /^\/v1\/(shelters(\/[^/]+)?|incidents|municipalities\/\d{6}\/announcements)$/;
+const ANSWERS = /^\/v1\/(shelters(\/[^/]+)?|supply-points|incidents|municipalities\/\d{6}\/announcements)$/;
 
 self.addEventListener('install', (e) => {
   e.waitUntil(caches.open(SHELL).then((c) => c.addAll(FILES)).then(() => self.skipWaiting()));

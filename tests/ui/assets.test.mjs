@@ -34,7 +34,7 @@ const aidDictionaries = aidParts.flatMap((p) => langsOf(`${p}/`).map((l) => `i18
 // The map of the finder and the office board: loaded only when a person asks for it.
 const mapFiles = ['map.js', 'map.css', 'vendor/leaflet/leaflet.js', 'vendor/leaflet/leaflet.css'];
 const files = [...new Set(['sw.js', ...Object.values(pages).flat(), ...Object.values(aidPages).flatMap((p) => p.files),
-  'office.html', 'office.js', 'map.js', 'map.css', ...dictionaries, ...aidDictionaries])];
+  'office.html', 'office.js', 'map.js', 'map.css', 'supply.js', ...dictionaries, ...aidDictionaries])];
 const size = (f) => fs.statSync(path.join(ui, f)).size;
 const read = (f) => fs.readFileSync(path.join(ui, f), 'utf8');
 const gzipped = (f) => zlib.gzipSync(fs.readFileSync(path.join(ui, f))).length;
@@ -113,6 +113,10 @@ describe('ui/ files', () => {
       assert.doesNotMatch(text, /^import .*map\.js/m, `${f} imports map.js at once`);
     }
     for (const f of ['app.js', 'office.js']) assert.match(read(f), /import\('\.\/map\.js'\)/, `${f} loads map.js when asked`);
+    // The supply points come after the first list of shelters, in one small file.
+    assert.match(read('app.js'), /import\('\.\/supply\.js'\)/);
+    assert.doesNotMatch(read('app.js'), /^import .*supply\.js/m);
+    assert.ok(gzipped('supply.js') <= 4 * 1024, `supply.js = ${gzipped('supply.js')} bytes gzipped`);
     // What opening the map then downloads: Leaflet is most of it.
     const wire = mapFiles.reduce((n, f) => n + gzipped(f), 0);
     assert.ok(wire <= 52 * 1024, `${mapFiles.join(' + ')} = ${wire} bytes gzipped`);
@@ -131,7 +135,8 @@ describe('ui/ files', () => {
     const passed = (f) => (/\.js$/.test(f) && f !== 'common.js'
       ? [...read(f).matchAll(/'((?:a|v|d|p|e)_[a-z0-9_]+)'(?!\s*\+)/g)].map((m) => m[1]) : []);
     const all = [...Object.values(pages).map((files) => ({ files, parts: [''] })), ...Object.values(aidPages),
-      { files: ['map.js'], parts: [''] }, { files: ['office.html', 'office.js'], parts: ['', 'aid/', 'office/'] }];
+      { files: ['map.js'], parts: [''] }, { files: ['supply.js'], parts: [''] },
+      { files: ['office.html', 'office.js'], parts: ['', 'aid/', 'office/'] }];
     for (const { files: parts, parts: dicts } of all) {
       const dict = loaded(dicts);
       for (const f of parts.filter((x) => /\.(html|js)$/.test(x))) {
@@ -139,6 +144,12 @@ describe('ui/ files', () => {
           assert.ok(Object.hasOwn(dict, k), `${f} uses "${k}", which is in no dictionary it loads (${dicts})`);
         }
       }
+    }
+    // The supply points' kinds and days, in every language of the finder.
+    for (const [prefix, name] of [['sk_', 'KINDS'], ['day_', 'DAYS']]) {
+      const list = [...new RegExp(`const ${name} = \\[([^\\]]+)\\]`).exec(read('supply.js'))[1].matchAll(/'(\w+)'/g)].map((m) => m[1]);
+      assert.ok(list.length >= 7);
+      for (const l of langsOf('')) for (const c of list) assert.ok(Object.hasOwn(json(`i18n/${l}.json`), prefix + c), `${l}: ${prefix}${c}`);
     }
     const aid = loaded(['', ...aidParts.map((p) => `${p}/`)]);
     // Codes turned into words: every category, urgency and status the API has.
