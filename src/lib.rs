@@ -33,6 +33,8 @@
 //! - [`domain`]: pure rules (shelters, hazards, statuses, phone numbers, codes).
 //! - [`import`]: the municipal and national CSV layouts, encodings, era dates.
 //! - [`pfif`]: PFIF 1.4 out, 1.2–1.4 in (Google Person Finder's format).
+//! - [`cap`]: OASIS CAP 1.2 alerts in and out (reader, writer, Atom feed),
+//!   always naming place and issuer.
 //! - [`geoindex`]: the in-memory R-tree answering "nearest open shelter".
 //! - [`supply`]: supply points (給水・食料…) in memory, nearest first, and
 //!   the view readers get (open now, stale).
@@ -45,6 +47,7 @@ pub mod aid;
 pub mod aidindex;
 pub mod app;
 pub mod auth;
+pub mod cap;
 pub mod checkin;
 pub mod cli;
 pub mod config;
