@@ -5,10 +5,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
 use common::ws::Ws;
 use common::{Backend, TestApp, expect_problem, problem_fields};
 use serde_json::{Value, json};
@@ -21,32 +17,11 @@ on_both_backends!(
 
 const NANAO: &str = "172022";
 
-fn schema() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pfif/pfif-1.4.xsd")
-}
-
 /// Validates `xml` against the PFIF 1.4 schema with xmllint (libxml2).
 fn assert_valid_pfif(xml: &str) {
-    let mut child = Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(schema())
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xmllint (Debian: libxml2-utils; ops/test installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(xml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "not valid PFIF 1.4: {}\n{xml}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(why) = common::xml::xmllint(Some("pfif/pfif-1.4.xsd"), xml) {
+        panic!("not valid PFIF 1.4: {why}\n{xml}");
+    }
 }
 
 async fn export(app: &TestApp, token: &str, incident: &str) -> String {
@@ -244,7 +219,7 @@ async fn a_person_finder_file_can_be_looked_up(backend: Backend) {
     let office = app.token("Nanao HQ", &[NANAO]).await;
     let id = app.open_nanao_incident(&office).await;
     let sample =
-        std::fs::read_to_string(schema().with_file_name("person-finder-sample.xml")).unwrap();
+        std::fs::read_to_string(common::xml::schema("pfif/person-finder-sample.xml")).unwrap();
     assert_valid_pfif(&sample);
 
     // A daughter looked for her father before anyone had news of him here.

@@ -97,6 +97,15 @@ export async function startLang(render, ...more) {
   }
 }
 
+// A part of the dictionary a script loaded later needs (the finder's supply
+// points: i18n/supply/<lang>.json), from now on in every language chosen.
+export async function addPart(p) {
+  if (parts.includes(p + '/')) return;
+  parts = [...parts, p + '/'];
+  for (const l of Object.keys(dicts)) delete dicts[l];
+  i18n.t = await loadDict(i18n.code);
+}
+
 // "3 minutes ago", in the page's language (a clock ahead of ours is "now").
 export function ago(d) {
   const s = Math.min(0, (d.getTime() - Date.now()) / 1000);
@@ -124,8 +133,14 @@ const SEV = { urgent: 0, warning: 1, info: 2 };
 const news = { codes: '', list: [], ws: null, timer: null, render: () => {} };
 const wsUrl = () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/live`;
 
+// An alert retired by its update or cancellation comes again with
+// cancelled_at: it leaves the list; one past its expiry is not shown.
 function addNews(items) {
-  for (const a of items) if (a && a.id && !news.list.some((x) => x.id === a.id)) news.list.push(a);
+  for (const a of items) {
+    if (!a?.id) continue;
+    news.list = news.list.filter((x) => x.id !== a.id);
+    if (!a.cancelled_at) news.list.push(a);
+  }
   news.list.sort((a, b) => (SEV[a.severity] ?? 2) - (SEV[b.severity] ?? 2) || String(b.posted_at).localeCompare(String(a.posted_at)));
 }
 
@@ -170,16 +185,18 @@ export function watchNews(codes, render) {
 
 // The announcements as the page shows them, in its language.
 export function newsView() {
-  return news.list.map((a) => {
+  return news.list.filter((a) => !(a.expires_at && new Date(a.expires_at) <= new Date())).map((a) => {
     const sev = a.severity in SEV ? a.severity : 'info';
     const en = i18n.lang === 'en' && a.text_en;
-    const place = Object.hasOwn(i18n.t, 'muni_' + a.municipality) ? tr('muni_' + a.municipality) : tr('muni_code', { code: a.municipality });
+    // A relayed alert names its own place and issuer, and the office that relayed it.
+    const place = a.area_desc || (Object.hasOwn(i18n.t, 'muni_' + a.municipality) ? tr('muni_' + a.municipality) : tr('muni_code', { code: a.municipality }));
+    const who = a.issuer && a.issuer !== a.posted_by ? tr('ann_via', { issuer: a.issuer, who: a.posted_by }) : a.posted_by;
     const d = new Date(a.posted_at);
     const time = el('time', { datetime: isNaN(d) ? '' : d.toISOString(), title: isNaN(d) ? '' : jst(d) }, isNaN(d) ? '' : ago(d));
     return el('article', { class: 'ann sev-' + sev, 'data-testid': 'announcement', 'data-severity': sev, 'data-id': a.id },
-      el('p', { class: 'ann-sev' }, tr('sev_' + sev)),
+      el('p', { class: 'ann-sev' }, tr('sev_' + sev), a.event ? el('span', { lang: 'ja' }, ` ${a.event}`) : null),
       el('p', { class: 'ann-text', lang: en ? 'en' : 'ja' }, en ? a.text_en : a.text),
-      el('p', { class: 'ann-meta', 'data-testid': 'announcement-meta' }, trNodes('ann_meta', { place, who: a.posted_by, time })));
+      el('p', { class: 'ann-meta', 'data-testid': 'announcement-meta' }, trNodes('ann_meta', { place, who, time })));
   });
 }
 

@@ -3,7 +3,7 @@
 // now, what is left, how long the queue is, and who says so since when.
 // Loaded after the first list of shelters, so the finder's first load stays small.
 
-import { $, i18n, tr, trNodes, el, api, ago, jst } from './common.js';
+import { i18n, tr, trNodes, el, api, ago, jst, addPart } from './common.js';
 
 const KINDS = ['water', 'food', 'goods', 'bath', 'charging', 'toilets', 'first_aid', 'laundry', 'other'];
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -14,9 +14,10 @@ const num = (n) => new Intl.NumberFormat(i18n.lang).format(n);
 const dist = (m) => (m < 1000 ? `${num(Math.round(m))} m` : `${new Intl.NumberFormat(i18n.lang, { maximumFractionDigits: 1 }).format(m / 1000)} km`);
 
 // Shows the supply points near `at` ({lat, lon}) in `box`.
-export function showSupplies(box, at) {
+export async function showSupplies(box, at) {
   st.box = box;
   st.at = at;
+  await addPart('supply').catch(() => {}); // without its words the list still shows, as codes
   load();
 }
 

@@ -5,7 +5,8 @@
 
 const SHELL = 'anpi-shell-3';
 const DATA = 'anpi-data-1';
-const FILES = ['./', 'index.html', 'app.js', 'safety.html', 'safety.js', 'common.js', 'supply.js', 'style.css', 'i18n/ja.json', 'i18n/en.json', 'i18n/ja-easy.json'];
+const FILES = ['./', 'index.html', 'app.js', 'safety.html', 'safety.js', 'common.js', 'supply.js', 'style.css', 'i18n/ja.json', 'i18n/en.json', 'i18n/ja-easy.json',
+  'i18n/supply/ja.json', 'i18n/supply/en.json', 'i18n/supply/ja-easy.json'];
 // Public answers only: never a look-up of people, nothing sent with a token.
 const ANSWERS = /^\/v1\/(shelters(\/[^/]+)?|supply-points|incidents|municipalities\/\d{6}\/announcements)$/;
 

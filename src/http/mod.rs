@@ -2,6 +2,7 @@
 //! health checks, the OpenAPI document and the embedded web UI.
 
 mod aid;
+mod alerts;
 mod announcements;
 mod assets;
 mod auth;
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(checkins::router())
         .merge(pfif::router())
         .merge(announcements::router())
+        .merge(alerts::router())
         .merge(aid::router())
         .merge(supply::router())
         .merge(session::router())

@@ -29,7 +29,7 @@ pub use aid::{
     AidOffer, AidRequest, Claim, ClaimRefusal, Claimed, CloseRefusal, NewClaim, OfferStatus,
     RecordKind, Throttle,
 };
-pub use announcements::{Announcement, Severity};
+pub use announcements::{Announcement, NewAnnouncement, Severity};
 pub use checkins::{
     CheckinRequest, CheckinView, Committed, HouseholdReceipt, LatestCheckin, LookUp, PersonReport,
     PersonView, Receipt, StoredPerson,

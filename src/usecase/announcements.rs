@@ -3,7 +3,7 @@
 use super::{Services, acting_in};
 use crate::domain::municipality::MunicipalityCode;
 use crate::error::{DomainError, FieldError};
-use crate::store::{Announcement, Official, Severity};
+use crate::store::{Announcement, NewAnnouncement, Official, Severity};
 
 /// Announcements are short: residents read them on a phone.
 pub const MAX_TEXT_CHARS: usize = 1000;
@@ -37,10 +37,16 @@ pub async fn post(
     if !errors.is_empty() {
         return Err(DomainError::Invalid(errors));
     }
-    let posted = s
+    let new = NewAnnouncement {
+        severity: Some(severity),
+        text: text.to_owned(),
+        text_en: text_en.map(str::to_owned),
+        ..NewAnnouncement::default()
+    };
+    let (mut posted, _) = s
         .store
-        .post_announcement(&actor, municipality, severity, text, text_en)
+        .post_announcements(&actor, std::slice::from_ref(municipality), &new, &[])
         .await?;
     s.live.changed([]);
-    Ok(posted)
+    Ok(posted.remove(0))
 }

@@ -11,6 +11,7 @@
 //! straight to the store or the in-memory index.
 
 pub mod aid;
+pub mod alerts;
 pub mod announcements;
 pub mod checkins;
 pub mod incidents;

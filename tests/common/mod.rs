@@ -10,6 +10,7 @@
 pub mod follow;
 pub mod procs;
 pub mod ws;
+pub mod xml;
 
 use std::path::PathBuf;
 

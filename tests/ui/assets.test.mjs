@@ -27,14 +27,16 @@ const aidParts = ['aid', 'ask', 'volunteer', 'desk'];
 // やさしい日本語 (easy Japanese, ja-easy) is the third language of the resident
 // pages (the finder, the safety page, ask-for-help): each part they load has it.
 const EASY = ['index.html', 'safety.html', 'aid.html'];
-const easyParts = ['', 'aid/', 'ask/'];
+const easyParts = ['', 'aid/', 'ask/', 'supply/'];
 const langsOf = (part) => (easyParts.includes(part) ? ['ja', 'en', 'ja-easy'] : ['ja', 'en']);
 const dictionaries = langsOf('').map((l) => `i18n/${l}.json`);
 const aidDictionaries = aidParts.flatMap((p) => langsOf(`${p}/`).map((l) => `i18n/${p}/${l}.json`));
+// The finder's supply points bring their own words when they are first shown.
+const supplyDictionaries = langsOf('supply/').map((l) => `i18n/supply/${l}.json`);
 // The map of the finder and the office board: loaded only when a person asks for it.
 const mapFiles = ['map.js', 'map.css', 'vendor/leaflet/leaflet.js', 'vendor/leaflet/leaflet.css'];
 const files = [...new Set(['sw.js', ...Object.values(pages).flat(), ...Object.values(aidPages).flatMap((p) => p.files),
-  'office.html', 'office.js', 'map.js', 'map.css', 'supply.js', ...dictionaries, ...aidDictionaries])];
+  'office.html', 'office.js', 'map.js', 'map.css', 'supply.js', ...dictionaries, ...aidDictionaries, ...supplyDictionaries])];
 const size = (f) => fs.statSync(path.join(ui, f)).size;
 const read = (f) => fs.readFileSync(path.join(ui, f), 'utf8');
 const gzipped = (f) => zlib.gzipSync(fs.readFileSync(path.join(ui, f))).length;
@@ -135,7 +137,7 @@ describe('ui/ files', () => {
     const passed = (f) => (/\.js$/.test(f) && f !== 'common.js'
       ? [...read(f).matchAll(/'((?:a|v|d|p|e)_[a-z0-9_]+)'(?!\s*\+)/g)].map((m) => m[1]) : []);
     const all = [...Object.values(pages).map((files) => ({ files, parts: [''] })), ...Object.values(aidPages),
-      { files: ['map.js'], parts: [''] }, { files: ['supply.js'], parts: [''] },
+      { files: ['map.js'], parts: [''] }, { files: ['supply.js'], parts: ['', 'supply/'] },
       { files: ['office.html', 'office.js'], parts: ['', 'aid/', 'office/'] }];
     for (const { files: parts, parts: dicts } of all) {
       const dict = loaded(dicts);
@@ -149,7 +151,7 @@ describe('ui/ files', () => {
     for (const [prefix, name] of [['sk_', 'KINDS'], ['day_', 'DAYS']]) {
       const list = [...new RegExp(`const ${name} = \\[([^\\]]+)\\]`).exec(read('supply.js'))[1].matchAll(/'(\w+)'/g)].map((m) => m[1]);
       assert.ok(list.length >= 7);
-      for (const l of langsOf('')) for (const c of list) assert.ok(Object.hasOwn(json(`i18n/${l}.json`), prefix + c), `${l}: ${prefix}${c}`);
+      for (const l of langsOf('supply/')) for (const c of list) assert.ok(Object.hasOwn(json(`i18n/supply/${l}.json`), prefix + c), `${l}: ${prefix}${c}`);
     }
     const aid = loaded(['', ...aidParts.map((p) => `${p}/`)]);
     // Codes turned into words: every category, urgency and status the API has.
@@ -190,7 +192,7 @@ describe('ui/ files', () => {
 
   it('have every key in every language file of each part (ja, en, ja-easy), with the same placeholders', () => {
     const vars = (v) => [...v.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort().join();
-    for (const part of ['', ...aidParts.map((p) => `${p}/`), 'office/']) {
+    for (const part of ['', ...aidParts.map((p) => `${p}/`), 'office/', 'supply/']) {
       const langs = langsOf(part);
       const have = fs.readdirSync(path.join(ui, 'i18n', part)).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, ''));
       assert.deepEqual(have.sort(), langs.slice().sort(), `i18n/${part}: one file per language`);

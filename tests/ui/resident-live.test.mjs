@@ -33,6 +33,40 @@ describe('announcements on the resident pages', () => {
   const h = harness();
   after(h.close);
 
+  it('show a relayed CAP alert at once, naming its place and issuer, and drop it when it is cancelled', async () => {
+    await h.ready();
+    const cap = (id, type, refs, info) => `<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>${id}</identifier><sender>pref.ishikawa.lg.jp</sender>
+<sent>2024-01-01T16:22:00+09:00</sent><status>Actual</status><msgType>${type}</msgType><scope>Public</scope>${refs}${info}</alert>`;
+    const info = `<info><language>ja-JP</language><category>Safety</category><event>避難指示</event><urgency>Immediate</urgency>
+<severity>Extreme</severity><certainty>Observed</certainty><senderName>石川県危機対策課</senderName>
+<headline>七尾市に避難指示</headline><area><areaDesc>石川県七尾市</areaDesc>
+<geocode><valueName>JIS X0402</valueName><value>${NANAO}</value></geocode></area></info>`;
+    const post = async (xml) => {
+      const r = await fetch(`${h.server.base}/v1/alerts`, {
+        method: 'POST', body: xml,
+        headers: { authorization: `Bearer ${h.token ??= officeToken(h.server)}`, 'content-type': 'application/cap+xml' },
+      });
+      assert.equal(r.status, 201, await r.text());
+    };
+    // The finder listens to the municipalities of what it lists.
+    const page = await h.openPage('ja-JP');
+    await page.goto(`${h.server.base}/`);
+    await page.getByRole('button', { name: ja.search }).click();
+    await page.getByTestId('count').waitFor();
+    await page.waitForTimeout(500);
+    await post(cap('ISK-UI-1', 'Alert', '', info));
+    const item = page.locator('[data-testid="announcement"][data-severity="urgent"]');
+    await item.waitFor();
+    assert.match(await item.textContent(), /七尾市に避難指示/);
+    assert.match(await item.textContent(), /避難指示/);
+    const meta = await item.getByTestId('announcement-meta').textContent();
+    assert.ok(meta.includes('石川県七尾市') && meta.includes('石川県危機対策課') && meta.includes('UI test office'), meta);
+    await post(cap('ISK-UI-2', 'Cancel', '<references>pref.ishikawa.lg.jp,ISK-UI-1,2024-01-01T16:22:00+09:00</references>', ''));
+    await item.waitFor({ state: 'detached' });
+    assert.deepEqual(page.errors, []);
+  });
+
   it('show at the top of the finder and the safety page, urgent first, live, in the page\'s language, with issuer and place', async () => {
     await h.ready();
     await call(h, 'POST', '/v1/incidents', { name: '能登半島地震', hazard: 'earthquake', municipalities: [NANAO] });

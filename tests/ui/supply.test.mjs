@@ -13,7 +13,9 @@ import { harness, officeToken } from './harness.mjs';
 import { assertAxe } from './office-helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const dict = (lang) => JSON.parse(fs.readFileSync(path.join(here, '../../ui/i18n', `${lang}.json`), 'utf8'));
+// The finder's words and the supply points' own part.
+const read = (f) => JSON.parse(fs.readFileSync(path.join(here, '../../ui/i18n', f), 'utf8'));
+const dict = (lang) => ({ ...read(`${lang}.json`), ...read(`supply/${lang}.json`) });
 const ja = dict('ja');
 const en = dict('en');
 const NANAO = '172022';
