@@ -412,8 +412,8 @@ addEventListener('online', flush);
 // The first visit: once the service worker is in charge, the incidents pass it once, so it keeps them.
 navigator.serviceWorker?.addEventListener('controllerchange', () => { if (state.incidents) api('/v1/incidents?active=true'); });
 
-async function loadIncidents() {
-  const r = await api('/v1/incidents?active=true');
+async function loadIncidents(asked) {
+  const r = await (asked ?? api('/v1/incidents?active=true'));
   state.net = r.ok && r.body ? null : r.net || 'net_error';
   if (!state.net) { state.incidents = r.body.incidents; state.incidentsAt = r.at; }
   render();
@@ -421,9 +421,11 @@ async function loadIncidents() {
   else watchNews(state.incidents.flatMap((i) => i.municipalities || []), renderNews);
 }
 const given = new URLSearchParams(location.search).get('shelter');
+// Asked at once, beside the dictionary (the page preloads both), shown once the words are in.
+const firstIncidents = api('/v1/incidents?active=true');
 startLang(render).then(async () => {
   offline();
-  await loadIncidents();
+  await loadIncidents(firstIncidents);
   if (given) pickGiven(given);
   if (outbox().length) { state.ci = { view: 'queued' }; render(); flush(); }
 });

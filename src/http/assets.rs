@@ -9,6 +9,10 @@
 //! dictionaries (fetched by a name built at run time) and the service worker
 //! (whose address must stay the same) are not versioned: they are revalidated
 //! with their ETag, which costs a few bytes on a bad link.
+//!
+//! Pages also carry their Japanese text (the default language) in the HTML:
+//! every element marked `data-i18n="key"` is filled from the dictionaries
+//! here, so a page reads before its scripts and dictionary arrive.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -59,6 +63,14 @@ fn build() -> HashMap<String, Asset> {
     let mut bodies = HashMap::new();
     for name in &names {
         rewrite(name, &targets, &mut bodies, &mut Vec::new());
+    }
+    let japanese = default_texts(&names);
+    for (name, body) in bodies.iter_mut() {
+        if name.ends_with(".html")
+            && let Ok(page) = std::str::from_utf8(body)
+        {
+            *body = with_texts(page, &japanese).into_bytes();
+        }
     }
     bodies
         .into_iter()
@@ -121,6 +133,57 @@ fn rewrite(
     bodies.insert(name.to_owned(), text.into_bytes());
 }
 
+/// Every Japanese text of every dictionary part (`i18n/ja.json`,
+/// `i18n/*/ja.json`; each key lives in one part only).
+fn default_texts(names: &[String]) -> HashMap<String, String> {
+    let mut texts = HashMap::new();
+    for name in names
+        .iter()
+        .filter(|n| n.starts_with("i18n/") && n.ends_with("/ja.json") || *n == "i18n/ja.json")
+    {
+        let Some(file) = Embedded::get(name) else {
+            continue;
+        };
+        if let Ok(part) = serde_json::from_slice::<HashMap<String, String>>(&file.data) {
+            texts.extend(part);
+        }
+    }
+    texts
+}
+
+/// `page` with each empty element marked `data-i18n="key"` holding its text
+/// (templates with `{placeholders}` are left to the scripts).
+fn with_texts(page: &str, texts: &HashMap<String, String>) -> String {
+    const MARK: &str = "data-i18n=\"";
+    let mut out = String::with_capacity(page.len() + page.len() / 2);
+    let mut rest = page;
+    while let Some(at) = rest.find(MARK) {
+        let (before, after) = rest.split_at(at + MARK.len());
+        out.push_str(before);
+        rest = after;
+        let Some(end) = rest.find('"') else { continue };
+        let key = &rest[..end];
+        let Some(close) = rest.find('>') else {
+            continue;
+        };
+        out.push_str(&rest[..=close]);
+        rest = &rest[close + 1..];
+        if rest.starts_with("</")
+            && let Some(text) = texts.get(key).filter(|t| !t.contains('{'))
+        {
+            out.push_str(&escape(text));
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// How a page or script names `target`, and what it becomes: a quoted path,
 /// relative (`'common.js'`, `'./common.js'`) or from the root (`"/style.css"`).
 fn references(target: &str) -> Vec<(String, String)> {
@@ -155,6 +218,28 @@ mod tests {
         let script = std::str::from_utf8(&get("safety.js").unwrap().body).unwrap();
         let common = get("common.js").unwrap().version.clone().unwrap();
         assert!(script.contains(&format!("'./common.js?v={common}'")));
+    }
+
+    #[test]
+    fn pages_read_in_japanese_before_any_script_runs() {
+        let page = std::str::from_utf8(&get("safety.html").unwrap().body).unwrap();
+        let texts = default_texts(&Embedded::iter().map(|n| n.into_owned()).collect::<Vec<_>>());
+        let title = &texts["s_title"];
+        assert!(
+            page.contains(&format!("data-i18n=\"s_title\">{title}</")),
+            "{page}"
+        );
+        let marked = with_texts(
+            "<p data-i18n=\"x\"></p><b data-i18n=\"y\">kept</b>",
+            &HashMap::from([
+                ("x".to_owned(), "<安否>".to_owned()),
+                ("y".to_owned(), "no".to_owned()),
+            ]),
+        );
+        assert_eq!(
+            marked,
+            "<p data-i18n=\"x\">&lt;安否&gt;</p><b data-i18n=\"y\">kept</b>"
+        );
     }
 
     #[test]

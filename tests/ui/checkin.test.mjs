@@ -76,6 +76,24 @@ describe('safety page check-in', () => {
     }
   });
 
+  it('every page reads in Japanese before any script runs, from the one dictionary', async () => {
+    await h.ready();
+    // All Japanese parts: each key lives in one of them only.
+    const i18n = path.join(here, '../../ui/i18n');
+    const all = Object.assign({}, ...['', ...fs.readdirSync(i18n).filter((d) => !d.endsWith('.json'))]
+      .map((p) => JSON.parse(fs.readFileSync(path.join(i18n, p, 'ja.json'), 'utf8'))));
+    const page = await h.openPage('ja-JP', { javaScriptEnabled: false });
+    for (const url of ['/', '/safety.html', '/aid.html', '/volunteer.html', '/desk.html', '/office']) {
+      await page.goto(h.server.base + url);
+      const texts = await page.locator('[data-i18n]').evaluateAll((els) => els.map((e) => [e.dataset.i18n, e.textContent]));
+      assert.ok(texts.length > 5, url);
+      for (const [key, text] of texts) {
+        if (!all[key].includes('{')) assert.equal(text, all[key], `${url}: ${key}`);
+      }
+      assert.ok((await page.locator('h1').first().textContent()).trim(), `${url} has its heading`);
+    }
+  });
+
   it('from a shelter\'s "I am here": the shelter ticked and chosen; family members added; the family finds them at the named shelter', async () => {
     const page = await open('ja-JP', ja, `?shelter=${SANNO}`);
     assert.equal(await page.getByLabel(ja.s_at_shelter, { exact: true }).isChecked(), true);
