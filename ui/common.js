@@ -102,8 +102,14 @@ export async function startLang(render, ...more) {
 export async function addPart(p) {
   if (parts.includes(p + '/')) return;
   parts = [...parts, p + '/'];
+  // The language on screen gets the new part alone; the others load whole when chosen.
+  const code = i18n.code, here = dicts[code];
   for (const l of Object.keys(dicts)) delete dicts[l];
-  i18n.t = await loadDict(i18n.code);
+  if (!here) return;
+  const r = await fetch(`i18n/${p}/${code}.json`);
+  if (!r.ok) throw new Error(`i18n ${p}/${code}: ${r.status}`);
+  dicts[code] = Promise.all([here, r.json()]).then((ds) => Object.assign({}, ...ds));
+  if (i18n.code === code) i18n.t = await dicts[code];
 }
 
 // "3 minutes ago", in the page's language (a clock ahead of ours is "now").
