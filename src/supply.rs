@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::domain::municipality::MunicipalityCode;
 use crate::domain::shelter::LatLon;
-use crate::domain::supply::{Queue, Stock, SupplyKind, SupplyPoint, SupplyStatus, Window};
+use crate::domain::supply::{SupplyKind, SupplyPoint, SupplyStatus};
 use crate::geoindex::unit_vector;
 
 /// Seconds after which an open or paused point's stock and queue are
@@ -28,32 +28,16 @@ pub fn set_stale_after(hours: u32) {
     STALE_AFTER_SECS.store(i64::from(hours) * 3600, Ordering::Relaxed);
 }
 
-/// A supply point as every reader sees it.
+/// A supply point as every reader sees it: as stored, and what depends on
+/// the moment of the answer.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct SupplyView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub municipality: MunicipalityCode,
-    pub kind: SupplyKind,
-    pub name: String,
-    pub at: LatLon,
-    pub address: Option<String>,
-    pub status: SupplyStatus,
+    #[serde(flatten)]
+    pub point: SupplyPoint,
     /// Handing out at the time of this answer (open, within its hours).
     pub open_now: bool,
-    pub hours: Vec<Window>,
-    pub stock: Vec<Stock>,
-    pub queue: Queue,
-    pub wait_minutes: Option<i32>,
-    pub note: Option<String>,
-    /// The office or centre that posted it.
-    pub posted_by: String,
-    pub updated_at: DateTime<Utc>,
-    pub confirmed_at: DateTime<Utc>,
-    pub confirmed_by: String,
     /// Not confirmed for longer than its kind may be trusted.
     pub stale: bool,
-    pub version: i64,
     /// From the point searched from, in metres (lists near a point only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distance_m: Option<f64>,
@@ -63,25 +47,9 @@ impl SupplyView {
     pub fn of(p: &SupplyPoint, now: DateTime<Utc>) -> Self {
         let after = STALE_AFTER_SECS.load(Ordering::Relaxed);
         SupplyView {
-            id: p.id.clone(),
-            municipality: p.municipality.clone(),
-            kind: p.kind,
-            name: p.name.clone(),
-            at: p.at,
-            address: p.address.clone(),
-            status: p.status,
+            point: p.clone(),
             open_now: p.open_now(now),
-            hours: p.hours.clone(),
-            stock: p.stock.clone(),
-            queue: p.queue,
-            wait_minutes: p.wait_minutes,
-            note: p.note.clone(),
-            posted_by: p.posted_by.clone(),
-            updated_at: p.updated_at,
-            confirmed_at: p.confirmed_at,
-            confirmed_by: p.confirmed_by.clone(),
             stale: p.status != SupplyStatus::Closed && (now - p.confirmed_at).num_seconds() > after,
-            version: p.version,
             distance_m: None,
         }
     }
@@ -188,7 +156,7 @@ impl SupplyIndex {
             .filter(|p| filter.accepts(p, now))
             .map(|p| SupplyView::of(p, now))
             .collect();
-        all.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        all.sort_by(|a, b| (&a.point.name, &a.point.id).cmp(&(&b.point.name, &b.point.id)));
         all
     }
 

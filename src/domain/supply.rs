@@ -271,9 +271,10 @@ pub fn japan_time(t: DateTime<Utc>) -> NaiveDateTime {
 }
 
 /// A supply point as stored.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct SupplyPoint {
     pub id: String,
+    #[schema(value_type = String)]
     pub municipality: MunicipalityCode,
     pub kind: SupplyKind,
     pub name: String,

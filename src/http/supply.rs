@@ -175,12 +175,12 @@ pub async fn points_geojson(
     let features: Vec<_> = matching(&state, &q)
         .into_iter()
         .map(|p| {
-            let geometry = json!({"type": "Point", "coordinates": [p.at.lon, p.at.lat]});
+            let geometry = json!({"type": "Point", "coordinates": [p.point.at.lon, p.point.at.lat]});
             let mut properties = serde_json::to_value(&p).unwrap_or_default();
             if let Some(o) = properties.as_object_mut() {
                 o.remove("at");
             }
-            json!({"type": "Feature", "id": p.id, "geometry": geometry, "properties": properties})
+            json!({"type": "Feature", "id": p.point.id, "geometry": geometry, "properties": properties})
         })
         .collect();
     Ok((
@@ -192,7 +192,7 @@ pub async fn points_geojson(
 /// A point with its version as the ETag, for `If-Match` on the next change.
 fn with_etag(view: SupplyView) -> impl IntoResponse {
     (
-        [(header::ETAG, format!("\"{}\"", view.version))],
+        [(header::ETAG, format!("\"{}\"", view.point.version))],
         Json(view),
     )
 }
