@@ -95,20 +95,12 @@ pub async fn alerts_atom(
     let base = origin(&headers);
     let mut alerts = Vec::new();
     let mut urls = HashMap::new();
-    let announcements = state
+    for (a, xml) in state
         .store
-        .announcements(&municipality, FEED_ENTRIES)
-        .await?;
-    for a in &announcements {
-        let xml = match a.cap_identifier {
-            Some(_) => state
-                .store
-                .announcement(&a.id)
-                .await?
-                .and_then(|(_, xml)| xml),
-            None => None,
-        };
-        let alert = usecase::alerts::as_cap(a, xml.as_deref(), &state.pfif_domain);
+        .announcements_with_documents(&municipality, FEED_ENTRIES)
+        .await?
+    {
+        let alert = usecase::alerts::as_cap(&a, xml.as_deref(), &state.pfif_domain);
         urls.insert(
             alert.identifier.clone(),
             format!("{base}/v1/announcements/{}/cap", a.id),

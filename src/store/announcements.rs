@@ -79,6 +79,15 @@ macro_rules! announcement_columns {
     };
 }
 
+/// A municipality's announcements in force ($1 municipality, $2 limit, $3
+/// now): not retired, not expired, newest first.
+macro_rules! in_force {
+    () => {
+        " from announcement where municipality = $1 and cancelled_at is null \
+         and (expires_at is null or expires_at > $3) order by posted_at desc, id desc limit $2"
+    };
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: String,
@@ -95,6 +104,14 @@ struct Row {
     cancelled_at: Option<DateTime<Utc>>,
     cap_sender: Option<String>,
     cap_identifier: Option<String>,
+}
+
+/// A row and the CAP document it came as.
+#[derive(sqlx::FromRow)]
+struct WithXml {
+    #[sqlx(flatten)]
+    row: Row,
+    cap_xml: Option<String>,
 }
 
 impl TryFrom<Row> for Announcement {
@@ -228,12 +245,28 @@ impl Store {
         limit: u32,
     ) -> anyhow::Result<Vec<Announcement>> {
         let rows: Vec<Row> = on_backend!(self, |pool| {
+            sqlx::query_as(concat!("select ", announcement_columns!(), in_force!()))
+                .bind(municipality.as_str())
+                .bind(i64::from(limit))
+                .bind(super::now())
+                .fetch_all(pool)
+                .await
+        })?;
+        rows.into_iter().map(Announcement::try_from).collect()
+    }
+
+    /// The same with the CAP documents they came as (for the Atom feed).
+    pub async fn announcements_with_documents(
+        &self,
+        municipality: &MunicipalityCode,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(Announcement, Option<String>)>> {
+        let rows: Vec<WithXml> = on_backend!(self, |pool| {
             sqlx::query_as(concat!(
                 "select ",
                 announcement_columns!(),
-                " from announcement where municipality = $1 and cancelled_at is null \
-                 and (expires_at is null or expires_at > $3) \
-                 order by posted_at desc, id desc limit $2"
+                ", cap_xml",
+                in_force!()
             ))
             .bind(municipality.as_str())
             .bind(i64::from(limit))
@@ -241,7 +274,9 @@ impl Store {
             .fetch_all(pool)
             .await
         })?;
-        rows.into_iter().map(Announcement::try_from).collect()
+        rows.into_iter()
+            .map(|r| Ok((Announcement::try_from(r.row)?, r.cap_xml)))
+            .collect()
     }
 
     /// One announcement, retired or not, and the CAP document it came as.
@@ -249,12 +284,6 @@ impl Store {
         &self,
         id: &str,
     ) -> anyhow::Result<Option<(Announcement, Option<String>)>> {
-        #[derive(sqlx::FromRow)]
-        struct WithXml {
-            #[sqlx(flatten)]
-            row: Row,
-            cap_xml: Option<String>,
-        }
         let found: Option<WithXml> = on_backend!(self, |pool| {
             sqlx::query_as(concat!(
                 "select ",
