@@ -3,9 +3,9 @@
 //! checked by xmllint against tests/cap/cap-1.2.xsd (Atom: well-formedness
 //! plus the RFC 4287 elements).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+// Only the xmllint runner of the shared test helpers: these tests need no server.
+#[path = "common/xml.rs"]
+mod xml;
 
 use anpi::cap::{
     Alert, Area, CAP_NS, Category, Certainty, FeedMeta, Info, JIS_CODE, MsgType, NamedValue,
@@ -13,41 +13,11 @@ use anpi::cap::{
     write,
 };
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
-
-fn schema() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cap/cap-1.2.xsd")
-}
-
-/// Runs `xmllint --noout [--schema xsd] -` on `xml` (libxml2); Ok or the complaint.
-fn xmllint(schema: Option<&Path>, xml: &str) -> Result<(), String> {
-    let mut lint = Command::new("xmllint");
-    lint.arg("--noout");
-    if let Some(xsd) = schema {
-        lint.arg("--schema").arg(xsd);
-    }
-    let mut child = lint
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xmllint (Debian: libxml2-utils; ops/test installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(xml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    match out.status.success() {
-        true => Ok(()),
-        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-    }
-}
+use xml::xmllint;
 
 /// Validates `xml` against the CAP 1.2 schema.
 fn schema_valid(xml: &str) -> Result<(), String> {
-    xmllint(Some(&schema()), xml)
+    xmllint(Some("cap/cap-1.2.xsd"), xml)
 }
 
 // ---------------------------------------------------------------- reading

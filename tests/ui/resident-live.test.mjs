@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { harness, officeToken } from './harness.mjs';
+import { harness, officeToken, asOffice } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dict = (lang) => JSON.parse(fs.readFileSync(path.join(here, '../../ui/i18n', `${lang}.json`), 'utf8'));
@@ -18,16 +18,7 @@ const ja = dict('ja');
 const en = dict('en');
 const NANAO = '172022';
 
-async function call(h, method, url, body) {
-  const r = await fetch(`${h.server.base}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${h.token ??= officeToken(h.server)}`, 'content-type': 'application/json' },
-    body: body && JSON.stringify(body),
-  });
-  const text = await r.text();
-  assert.ok(r.ok, `${method} ${url}: ${r.status} ${text}`);
-  return JSON.parse(text);
-}
+const call = asOffice;
 
 describe('announcements on the resident pages', () => {
   const h = harness();

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { harness, officeToken } from './harness.mjs';
+import { harness, asOffice } from './harness.mjs';
 import { assertAxe } from './office-helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -20,16 +20,7 @@ const ja = dict('ja');
 const en = dict('en');
 const NANAO = '172022';
 
-async function call(h, method, url, body) {
-  const r = await fetch(`${h.server.base}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${h.token ??= officeToken(h.server)}`, 'content-type': 'application/json' },
-    body: body && JSON.stringify(body),
-  });
-  const text = await r.text();
-  assert.ok(r.ok, `${method} ${url}: ${r.status} ${text}`);
-  return JSON.parse(text);
-}
+const call = asOffice;
 
 describe('supply points on the finder', () => {
   const h = harness();
